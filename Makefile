@@ -1,0 +1,40 @@
+# ward: the two commands of the quick start are `make demo` and `make test`.
+# Every target that builds first runs scripts/deps, which installs missing Debian packages.
+
+BUILD      ?= build
+BUILD_ASAN ?= build-asan
+JOBS       ?= $(shell nproc)
+CMAKE_ARGS ?=
+
+.PHONY: all build deps demo test test-fast asan size clean
+
+all: build
+
+deps:
+	@scripts/deps
+
+build: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_ARGS) >/dev/null
+	@cmake --build $(BUILD) -j$(JOBS)
+
+asan: deps
+	@cmake -S . -B $(BUILD_ASAN) -DCMAKE_BUILD_TYPE=Debug -DWARD_SANITIZE=ON $(CMAKE_ARGS) >/dev/null
+	@cmake --build $(BUILD_ASAN) -j$(JOBS)
+
+# Every test, in the normal build and again under ASan+UBSan.
+test: build asan
+	@scripts/checksrc
+	@echo "== tests (build: $(BUILD))"
+	@ctest --test-dir $(BUILD) --output-on-failure -j$(JOBS)
+	@echo "== tests under ASan+UBSan (build: $(BUILD_ASAN))"
+	@ctest --test-dir $(BUILD_ASAN) --output-on-failure -j$(JOBS)
+
+# The normal build's tests only (quicker while developing).
+test-fast: build
+	@ctest --test-dir $(BUILD) --output-on-failure -j$(JOBS)
+
+demo: build
+	@scripts/demo
+
+clean:
+	rm -rf $(BUILD) $(BUILD_ASAN)
