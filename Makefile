@@ -36,5 +36,9 @@ test-fast: build
 demo: build
 	@scripts/demo
 
+# Flash and RAM of the agent core on a Cortex-M4, one line per flow-table size (docs/agent-size.md).
+size: deps
+	@scripts/size
+
 clean:
-	rm -rf $(BUILD) $(BUILD_ASAN)
+	rm -rf $(BUILD) $(BUILD_ASAN) build-arm

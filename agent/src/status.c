@@ -16,6 +16,8 @@ const char *ward_status_str(ward_status_t status)
     case WARD_NOTHING: return "nothing to do";
     case WARD_DROP: return "drop packet";
     case WARD_E_RANGE: return "value out of range";
+    case WARD_E_NOMEM: return "out of memory";
+    case WARD_E_IO: return "I/O error";
     }
     return "unknown status";
 }

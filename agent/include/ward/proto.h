@@ -103,7 +103,8 @@ enum ward_direction {
 /* ---- Overflow summary: flows the table had no room for ------------------------------------- */
 
 enum ward_overflow_pos {
-    WARD_OP_PROTO = 0,     /**< uint, IP protocol number; 0 = fragments whose flow is unknown */
+    WARD_OP_PROTO = 0,     /**< uint, IP protocol number; 0 = fragments whose flow is unknown;
+                                255 also holds any protocol the agent's summary had no room for */
     WARD_OP_DIRECTION = 1, /**< uint, enum ward_direction */
     WARD_OP_FLOWS = 2,     /**< uint, new flows not tracked (distinct first packets seen) */
     WARD_OP_PACKETS = 3,   /**< uint, packets not tracked */
@@ -142,7 +143,8 @@ enum ward_counter {
     WARD_CTR_FLOWS_DROPPED = 6,    /**< flows that went to the overflow summary */
     WARD_CTR_PACKETS = 7,          /**< packets seen by the hook */
     WARD_CTR_PACKETS_MALFORMED = 8,/**< packets the hook could not parse */
-    WARD_CTR_COUNT_ = 9
+    WARD_CTR_PUBLISH_FAILED = 9,   /**< report parts the transport failed (negative return) */
+    WARD_CTR_COUNT_ = 10
 };
 
 /* ---- Malformed packet reasons -------------------------------------------------------------- */

@@ -17,7 +17,9 @@ typedef enum ward_status {
     WARD_E_FULL = 8,         /**< a fixed-size table is full */
     WARD_NOTHING = 9,        /**< nothing to do (no report due) */
     WARD_DROP = 10,          /**< the packet matched a drop rule; the port should drop it */
-    WARD_E_RANGE = 11        /**< a value is outside its documented range */
+    WARD_E_RANGE = 11,       /**< a value is outside its documented range */
+    WARD_E_NOMEM = 12,       /**< out of memory (service side only; the agent core never allocates) */
+    WARD_E_IO = 13           /**< a file or socket operation failed (service side only) */
 } ward_status_t;
 
 /** A short, constant, English description of a status ("ok", "buffer too small", ...). */

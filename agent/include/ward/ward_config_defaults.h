@@ -39,6 +39,73 @@
 #define WARD_REPORT_BUFFER_SIZE 2048
 #endif
 
+/**
+ * Buckets probed at most per flow-table lookup. The hash index has at least twice as many buckets
+ * as WARD_MAX_FLOWS, so a lookup almost always ends after one or two; the bound keeps the packet
+ * hook's worst case fixed even under crafted collisions (a flow that finds no bucket within the
+ * bound goes to the overflow summary, counted, like a flow that finds the table full).
+ * Range 1..64.
+ */
+#ifndef WARD_FLOW_PROBE_MAX
+#define WARD_FLOW_PROBE_MAX 16
+#endif
+
+/**
+ * IPv6 extension headers walked at most before the transport header. A longer chain is counted
+ * as malformed (WARD_MF_EXT_CHAIN); real traffic has at most two or three. Range 1..32.
+ */
+#ifndef WARD_IPV6_EXT_MAX
+#define WARD_IPV6_EXT_MAX 8
+#endif
+
+/**
+ * Entries of the overflow summary, each one (protocol, direction). Two of them are reserved for
+ * protocol 255, which also collects any protocol that finds the summary itself full, so that no
+ * packet is ever uncounted. Range 4..255.
+ */
+#ifndef WARD_OVERFLOW_SLOTS
+#define WARD_OVERFLOW_SLOTS 16
+#endif
+
+/**
+ * Bits of the filter that tells a new untracked flow from another packet of one already counted
+ * in the overflow summary this period (WARD_OP_FLOWS). More bits undercount less when many flows
+ * overflow. A power of two, 8..65536; costs WARD_OVERFLOW_FILTER_BITS / 8 bytes.
+ */
+#ifndef WARD_OVERFLOW_FILTER_BITS
+#define WARD_OVERFLOW_FILTER_BITS 256
+#endif
+
+/**
+ * Seconds to wait before trying again after a report the transport did not take (or that did not
+ * fit the buffer); the data stays and the retry covers the longer period. Range 1..86400.
+ */
+#ifndef WARD_REPORT_RETRY_S
+#define WARD_REPORT_RETRY_S 10
+#endif
+
+/**
+ * Critical section around the short stretches of code where the packet hook and the other agent
+ * functions touch shared state (a flow entry, a counter). The packet hook may run in an interrupt
+ * or another thread than ward_agent_poll(); the port makes these two regions exclusive:
+ *  - bare metal / RTOS with the hook in an interrupt: mask interrupts (e.g. save PRIMASK and
+ *    disable, restore on exit; WARD_DECL_CRITICAL() declares the saved state);
+ *  - RTOS or POSIX with the hook in another thread: a mutex or the RTOS critical section.
+ * Every section is short and bounded (one flow update, or one entry copied for a report); none
+ * nests or calls out. The default does nothing: correct when the hook and poll run in one thread.
+ * WARD_DECL_CRITICAL() is placed where a declaration may go, before the first
+ * WARD_ENTER_CRITICAL() of a function.
+ */
+#ifndef WARD_DECL_CRITICAL
+#define WARD_DECL_CRITICAL() do { } while (0)
+#endif
+#ifndef WARD_ENTER_CRITICAL
+#define WARD_ENTER_CRITICAL() do { } while (0)
+#endif
+#ifndef WARD_EXIT_CRITICAL
+#define WARD_EXIT_CRITICAL() do { } while (0)
+#endif
+
 #if WARD_MAX_FLOWS < 4 || WARD_MAX_FLOWS > 65535
 #error "WARD_MAX_FLOWS must be 4..65535"
 #endif
@@ -50,6 +117,23 @@
 #endif
 #if WARD_REPORT_BUFFER_SIZE < WARD_REPORT_MIN_BUFFER
 #error "WARD_REPORT_BUFFER_SIZE must be at least WARD_REPORT_MIN_BUFFER"
+#endif
+
+#if WARD_FLOW_PROBE_MAX < 1 || WARD_FLOW_PROBE_MAX > 64
+#error "WARD_FLOW_PROBE_MAX must be 1..64"
+#endif
+#if WARD_IPV6_EXT_MAX < 1 || WARD_IPV6_EXT_MAX > 32
+#error "WARD_IPV6_EXT_MAX must be 1..32"
+#endif
+#if WARD_OVERFLOW_SLOTS < 4 || WARD_OVERFLOW_SLOTS > 255
+#error "WARD_OVERFLOW_SLOTS must be 4..255"
+#endif
+#if WARD_OVERFLOW_FILTER_BITS < 8 || WARD_OVERFLOW_FILTER_BITS > 65536 || \
+    (WARD_OVERFLOW_FILTER_BITS & (WARD_OVERFLOW_FILTER_BITS - 1)) != 0
+#error "WARD_OVERFLOW_FILTER_BITS must be a power of two, 8..65536"
+#endif
+#if WARD_REPORT_RETRY_S < 1 || WARD_REPORT_RETRY_S > 86400
+#error "WARD_REPORT_RETRY_S must be 1..86400"
 #endif
 
 #endif /* WARD_CONFIG_DEFAULTS_H */

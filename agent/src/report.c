@@ -1,0 +1,526 @@
+/*
+ * The report writer: encodes the report map of proto.h into the caller's buffer, splits it into
+ * numbered parts when it does not fit, hands each part to the transport, and settles the flows a
+ * part carried once the transport has accepted it.
+ *
+ * Shape of a part (keys in this order; every part is a complete report):
+ *   0 version, 1 device id, 2 agent version, 3 boot id, 4 seq, 5 period start, 6 period end,
+ *   7 part [i, n] (always written, also [0, 1]), 8 time base, 9 interval,
+ *   part 0 only: 17 overflow (when any entry is non-empty),
+ *   18 local addresses (the whole table, in every part: flows refer to it by index),
+ *   part 0 only: 21 counters (non-zero ones; absent = 0), 23 malformed (when any is non-zero),
+ *   16 flows (last, so that its count can be fixed after the flows that fit are written).
+ *
+ * Concurrency. The hook keeps counting while a report is written, so every value is read once,
+ * under the critical section, and written at once; nothing is measured twice and trusted to be the
+ * same. Counters are deltas: when the transport accepts a part, the values *in that part* are
+ * subtracted from the live ones (read back from the buffer, which is the only record of them; the
+ * agent keeps no second copy of the table). Packets that arrived meanwhile stay for the next report.
+ * Splitting: a measuring pass fixes the part count n; the writing pass packs greedily again with
+ * the values of the moment. They only grow, so a part may take fewer flows than planned; flows
+ * left over after part n stay for the next report (never dropped), and a part with nothing left to
+ * carry is still sent (as a heartbeat) because n was announced.
+ *
+ * Threads: report side only.
+ */
+#include <string.h>
+
+#include "agent_internal.h"
+#include "ward_cbor.h"
+
+/* Room reserved for the flows array head while flows are packed: a count of up to 65535. */
+#define FLOWS_HEAD_RESERVE 3u
+/* Part count used when measuring: the largest, so a measured header is never smaller. */
+#define PARTS_MAX 0xffffu
+
+typedef struct report_ctx {
+    uint64_t start_ms;
+    uint64_t end_ms;
+    uint32_t seq;
+    uint32_t count; /* flows[0, count) are this report's; later ones wait for the next */
+} report_ctx_t;
+
+typedef struct part {
+    uint32_t index;
+    uint32_t total;
+    uint32_t cur_start; /* first flow index this part may carry */
+    uint32_t cur_end;   /* first flow index it did not reach */
+    size_t flows_off;   /* offset of the first flow array */
+    uint32_t flows_n;
+    size_t ovf_off; /* offset of the first overflow array (part 0) */
+    uint32_t ovf_n;
+    size_t mf_off; /* offset of the first malformed pair (part 0) */
+    uint32_t mf_n;
+} part_t;
+
+static uint64_t offset_s(const ward_agent_t *a, uint32_t s, const report_ctx_t *rc)
+{
+    uint64_t t = a->base_ms + (uint64_t)s * 1000u;
+    uint64_t off = t > rc->start_ms ? (t - rc->start_ms) / 1000u : 0u;
+    uint64_t span = (rc->end_ms - rc->start_ms) / 1000u;
+    return off < span ? off : span;
+}
+
+static void encode_flow(const ward_agent_t *a, ward__cbor_t *w, const ward__flow_t *f,
+                        const report_ctx_t *rc)
+{
+    unsigned lidx = f->meta & WARD__FM_LOCAL_MASK;
+    size_t alen = a->local_family[lidx] == 6u ? 16u : 4u;
+    int tcp = f->proto == WARD_IPPROTO_TCP;
+    unsigned flags = (f->meta & WARD__FM_INIT_MASK) >> WARD__FM_INIT_SHIFT;
+
+    if (f->meta & WARD__FM_CONTINUED) {
+        flags |= WARD_FF_CONTINUED;
+    }
+    ward__cbor_array(w, tcp ? WARD_FP_COUNT_ : WARD_FP_TCP_FLAGS);
+    ward__cbor_uint(w, f->proto);
+    ward__cbor_uint(w, flags);
+    ward__cbor_uint(w, lidx);
+    ward__cbor_uint(w, f->local_port);
+    ward__cbor_bstr(w, f->remote, alen);
+    ward__cbor_uint(w, f->remote_port);
+    ward__cbor_uint(w, f->pkts_out);
+    ward__cbor_uint(w, f->pkts_in);
+    ward__cbor_uint(w, f->bytes_out);
+    ward__cbor_uint(w, f->bytes_in);
+    ward__cbor_uint(w, offset_s(a, f->first_s, rc));
+    ward__cbor_uint(w, offset_s(a, f->last_s, rc));
+    if (tcp) {
+        ward__cbor_uint(w, (uint64_t)f->tcp_out | ((uint64_t)f->tcp_in << 8));
+    }
+}
+
+static int overflow_used(const ward__overflow_t *o)
+{
+    return o->flows != 0 || o->packets != 0 || o->bytes != 0;
+}
+
+/* Key 17: entries that are non-empty. Entries only become non-empty while we write (only this
+ * side empties them), so the first n non-empty ones always exist. */
+static void encode_overflow(ward_agent_t *a, ward__cbor_t *w, part_t *p, unsigned *keys)
+{
+    ward__overflow_t o;
+    uint32_t n = 0;
+    uint32_t done = 0;
+    unsigned i;
+    WARD_DECL_CRITICAL();
+
+    WARD_ENTER_CRITICAL();
+    for (i = 0; i < WARD_OVERFLOW_SLOTS; i++) {
+        n += (uint32_t)overflow_used(&a->overflow[i]);
+    }
+    WARD_EXIT_CRITICAL();
+    if (n > 0) {
+        ward__cbor_uint(w, WARD_RK_OVERFLOW);
+        ward__cbor_array(w, n);
+        p->ovf_off = w->len;
+        p->ovf_n = n;
+        for (i = 0; i < WARD_OVERFLOW_SLOTS && done < n; i++) {
+            WARD_ENTER_CRITICAL();
+            o = a->overflow[i];
+            WARD_EXIT_CRITICAL();
+            if (overflow_used(&o)) {
+                ward__cbor_array(w, 5);
+                ward__cbor_uint(w, o.proto);
+                ward__cbor_uint(w, o.dir);
+                ward__cbor_uint(w, o.flows);
+                ward__cbor_uint(w, o.packets);
+                ward__cbor_uint(w, o.bytes);
+                done++;
+            }
+        }
+        (*keys)++;
+    }
+}
+
+/* Key 18: the whole local address table. */
+static void encode_local(ward_agent_t *a, ward__cbor_t *w, unsigned *keys)
+{
+    uint8_t addr[16];
+    uint8_t family;
+    unsigned n;
+    unsigned i;
+    WARD_DECL_CRITICAL();
+
+    WARD_ENTER_CRITICAL();
+    n = a->local_count;
+    WARD_EXIT_CRITICAL();
+    ward__cbor_uint(w, WARD_RK_LOCAL_ADDRS);
+    ward__cbor_array(w, n);
+    for (i = 0; i < n; i++) {
+        WARD_ENTER_CRITICAL();
+        memcpy(addr, a->local_addr[i], sizeof addr);
+        family = a->local_family[i];
+        WARD_EXIT_CRITICAL();
+        ward__cbor_bstr(w, addr, family == 6u ? 16u : 4u);
+    }
+    (*keys)++;
+}
+
+/* Key 21 (non-zero totals) and key 23 (non-zero malformed reasons). Both only grow meanwhile. */
+static void encode_counters(ward_agent_t *a, ward__cbor_t *w, part_t *p, unsigned *keys)
+{
+    uint64_t v;
+    uint32_t n = 0;
+    uint32_t done = 0;
+    unsigned i;
+    WARD_DECL_CRITICAL();
+
+    WARD_ENTER_CRITICAL();
+    for (i = 0; i < WARD_CTR_COUNT_; i++) {
+        n += (uint32_t)(a->counters[i] != 0);
+    }
+    WARD_EXIT_CRITICAL();
+    ward__cbor_uint(w, WARD_RK_COUNTERS);
+    ward__cbor_map(w, n);
+    for (i = 0; i < WARD_CTR_COUNT_ && done < n; i++) {
+        WARD_ENTER_CRITICAL();
+        v = a->counters[i];
+        WARD_EXIT_CRITICAL();
+        if (v != 0) {
+            ward__cbor_uint(w, i);
+            ward__cbor_uint(w, v);
+            done++;
+        }
+    }
+    (*keys)++;
+
+    n = 0;
+    done = 0;
+    WARD_ENTER_CRITICAL();
+    for (i = 0; i < WARD_MF_COUNT_; i++) {
+        n += (uint32_t)(a->malformed[i] != 0);
+    }
+    WARD_EXIT_CRITICAL();
+    if (n > 0) {
+        ward__cbor_uint(w, WARD_RK_MALFORMED);
+        ward__cbor_map(w, n);
+        p->mf_off = w->len;
+        p->mf_n = n;
+        for (i = 0; i < WARD_MF_COUNT_ && done < n; i++) {
+            WARD_ENTER_CRITICAL();
+            v = a->malformed[i];
+            WARD_EXIT_CRITICAL();
+            if (v != 0) {
+                ward__cbor_uint(w, i);
+                ward__cbor_uint(w, v);
+                done++;
+            }
+        }
+        (*keys)++;
+    }
+}
+
+/*
+ * Write part p->index (or measure it, when w has no buffer): the header, the part's extras, then
+ * as many flows from p->cur_start as fit. Returns WARD_E_BUFFER when not even the part's header
+ * fits in the buffer.
+ */
+static ward_status_t encode_part(ward_agent_t *a, ward__cbor_t *w, const report_ctx_t *rc,
+                                 part_t *p)
+{
+    static const uint8_t reserve[FLOWS_HEAD_RESERVE] = {0, 0, 0};
+    const char *version = WARD_AGENT_VERSION;
+    ward_status_t st = WARD_OK;
+    unsigned keys = 10;
+    size_t arr_at;
+    size_t save;
+    size_t h;
+    uint32_t j;
+    ward__flow_t f;
+    WARD_DECL_CRITICAL();
+
+    p->flows_n = 0;
+    p->ovf_n = 0;
+    p->mf_n = 0;
+    p->cur_end = p->cur_start;
+
+    ward__cbor_map(w, 0); /* patched below: fewer than 24 keys, so one byte */
+    ward__cbor_uint(w, WARD_RK_VERSION);
+    ward__cbor_array(w, 2);
+    ward__cbor_uint(w, WARD_PROTO_MAJOR);
+    ward__cbor_uint(w, WARD_PROTO_MINOR);
+    ward__cbor_uint(w, WARD_RK_DEVICE_ID);
+    ward__cbor_tstr(w, a->device_id, strlen(a->device_id));
+    ward__cbor_uint(w, WARD_RK_AGENT_VERSION);
+    ward__cbor_tstr(w, version, strlen(version));
+    ward__cbor_uint(w, WARD_RK_BOOT_ID);
+    ward__cbor_uint(w, a->boot_id);
+    ward__cbor_uint(w, WARD_RK_SEQ);
+    ward__cbor_uint(w, rc->seq);
+    ward__cbor_uint(w, WARD_RK_PERIOD_START);
+    ward__cbor_uint(w, rc->start_ms);
+    ward__cbor_uint(w, WARD_RK_PERIOD_END);
+    ward__cbor_uint(w, rc->end_ms);
+    ward__cbor_uint(w, WARD_RK_PART);
+    ward__cbor_array(w, 2);
+    ward__cbor_uint(w, p->index);
+    ward__cbor_uint(w, p->total);
+    ward__cbor_uint(w, WARD_RK_TIME_BASE);
+    ward__cbor_uint(w, a->time_base);
+    ward__cbor_uint(w, WARD_RK_INTERVAL);
+    ward__cbor_uint(w, a->interval_s);
+    /* Room is left here for later collectors (listening sockets, sysinfo, detections). */
+    if (p->index == 0) {
+        encode_overflow(a, w, p, &keys);
+    }
+    encode_local(a, w, &keys);
+    if (p->index == 0) {
+        encode_counters(a, w, p, &keys);
+    }
+    ward__cbor_uint(w, WARD_RK_FLOWS);
+    keys++;
+    arr_at = w->len;
+    ward__cbor_raw(w, reserve, sizeof reserve);
+
+    if (w->overflow) {
+        st = WARD_E_BUFFER;
+    } else {
+        j = p->cur_start;
+        while (j < rc->count) {
+            WARD_ENTER_CRITICAL();
+            f = a->flows[j];
+            WARD_EXIT_CRITICAL();
+            if (f.pkts_out == 0 && f.pkts_in == 0) {
+                j++; /* nothing since last reported */
+            } else {
+                save = w->len;
+                encode_flow(a, w, &f, rc);
+                if (w->overflow) {
+                    w->len = save; /* the flow goes to the next part */
+                    w->overflow = 0;
+                    break;
+                }
+                p->flows_n++;
+                j++;
+            }
+        }
+        p->cur_end = j;
+
+        /* The array head is now known: write it and close the gap left by the reservation. */
+        h = ward__cbor_head_size(p->flows_n);
+        if (w->buf != NULL) {
+            memmove(w->buf + arr_at + h, w->buf + arr_at + FLOWS_HEAD_RESERVE,
+                    w->len - (arr_at + FLOWS_HEAD_RESERVE));
+            (void)ward__cbor_put_head(w->buf + arr_at, WARD__CBOR_ARRAY, p->flows_n);
+            (void)ward__cbor_put_head(w->buf, WARD__CBOR_MAP, keys);
+        }
+        w->len -= FLOWS_HEAD_RESERVE - h;
+        p->flows_off = arr_at + h;
+    }
+    return st;
+}
+
+static int get_uint(const uint8_t *buf, size_t len, size_t *pos, uint64_t *v)
+{
+    unsigned major = 0;
+    int rc = ward__cbor_read_head(buf, len, pos, &major, v);
+    return rc == 0 && major == WARD__CBOR_UINT ? 0 : -1;
+}
+
+static uint32_t sub32(uint32_t have, uint64_t sent)
+{
+    return sent >= have ? 0u : have - (uint32_t)sent;
+}
+
+/* The transport accepted part p: take what it carried off the live deltas. */
+static void settle_part(ward_agent_t *a, const uint8_t *buf, size_t len, const part_t *p)
+{
+    size_t pos = p->flows_off;
+    uint64_t v[WARD_FP_COUNT_];
+    uint64_t alen = 0;
+    const uint8_t *remote;
+    unsigned major = 0;
+    uint64_t n = 0;
+    uint32_t j = p->cur_start;
+    uint32_t k;
+    unsigned i;
+    int bad = 0;
+    ward__flow_t *f = NULL;
+    ward__overflow_t *o;
+    WARD_DECL_CRITICAL();
+
+    for (k = 0; k < p->flows_n && !bad; k++) {
+        memset(v, 0, sizeof v);
+        remote = NULL;
+        bad = ward__cbor_read_head(buf, len, &pos, &major, &n) != 0 || major != WARD__CBOR_ARRAY ||
+              n < WARD_FP_TCP_FLAGS || n > WARD_FP_COUNT_;
+        for (i = 0; i < n && !bad; i++) {
+            if (i == WARD_FP_REMOTE_ADDR) {
+                bad = ward__cbor_read_head(buf, len, &pos, &major, &alen) != 0 ||
+                      major != WARD__CBOR_BSTR || alen > 16u || len - pos < alen;
+                if (!bad) {
+                    remote = buf + pos;
+                    pos += (size_t)alen;
+                }
+            } else {
+                bad = get_uint(buf, len, &pos, &v[i]);
+            }
+        }
+        /* The part's flows are a subsequence of flows[cur_start, cur_end), in order: find the
+         * next one with this key. Keys never change while the report side holds the table. */
+        while (!bad && j < p->cur_end) {
+            f = &a->flows[j];
+            if (f->proto == v[WARD_FP_PROTO] && (f->meta & WARD__FM_LOCAL_MASK) == v[WARD_FP_LOCAL_ADDR] &&
+                f->local_port == v[WARD_FP_LOCAL_PORT] && f->remote_port == v[WARD_FP_REMOTE_PORT] &&
+                memcmp(f->remote, remote, (size_t)alen) == 0) {
+                break;
+            }
+            j++;
+        }
+        if (!bad && j < p->cur_end) {
+            WARD_ENTER_CRITICAL();
+            f->pkts_out = sub32(f->pkts_out, v[WARD_FP_PACKETS_OUT]);
+            f->pkts_in = sub32(f->pkts_in, v[WARD_FP_PACKETS_IN]);
+            f->bytes_out = sub32(f->bytes_out, v[WARD_FP_BYTES_OUT]);
+            f->bytes_in = sub32(f->bytes_in, v[WARD_FP_BYTES_IN]);
+            f->meta = (uint8_t)(f->meta | WARD__FM_CONTINUED | WARD__FM_ACTIVE);
+            if (f->pkts_out == 0 && f->pkts_in == 0) {
+                /* Nothing arrived while the part was out: flags start afresh. Otherwise they
+                 * stay (a superset is reported next time; never a flag lost). */
+                f->tcp_out = 0;
+                f->tcp_in = 0;
+            }
+            WARD_EXIT_CRITICAL();
+            j++;
+        }
+    }
+
+    pos = p->ovf_off;
+    for (k = 0; k < p->ovf_n && !bad; k++) {
+        bad = ward__cbor_read_head(buf, len, &pos, &major, &n) != 0 || major != WARD__CBOR_ARRAY ||
+              n != 5u;
+        for (i = 0; i < 5u && !bad; i++) {
+            bad = get_uint(buf, len, &pos, &v[i]);
+        }
+        if (!bad) {
+            WARD_ENTER_CRITICAL();
+            o = ward__overflow_find(a, (uint8_t)v[WARD_OP_PROTO], (uint8_t)v[WARD_OP_DIRECTION]);
+            if (o != NULL) {
+                o->flows = sub32(o->flows, v[WARD_OP_FLOWS]);
+                o->packets = sub32(o->packets, v[WARD_OP_PACKETS]);
+                o->bytes = sub32(o->bytes, v[WARD_OP_BYTES]);
+            }
+            WARD_EXIT_CRITICAL();
+        }
+    }
+    if (p->index == 0) {
+        /* A new period: an untracked flow seen again counts as a flow of this period too. */
+        WARD_ENTER_CRITICAL();
+        memset(a->overflow_seen, 0, sizeof a->overflow_seen);
+        WARD_EXIT_CRITICAL();
+    }
+
+    pos = p->mf_off;
+    for (k = 0; k < p->mf_n && !bad; k++) {
+        bad = get_uint(buf, len, &pos, &v[0]) || get_uint(buf, len, &pos, &v[1]) ||
+              v[0] >= WARD_MF_COUNT_;
+        if (!bad) {
+            WARD_ENTER_CRITICAL();
+            a->malformed[v[0]] = sub32(a->malformed[v[0]], v[1]);
+            WARD_EXIT_CRITICAL();
+        }
+    }
+}
+
+/* After a complete report: flows idle for the whole period go, to make room. */
+static void evict_idle(ward_agent_t *a)
+{
+    uint32_t j = 0;
+    int more = 1;
+    ward__flow_t *f;
+    WARD_DECL_CRITICAL();
+
+    while (more) {
+        WARD_ENTER_CRITICAL();
+        if (j >= a->flow_count) {
+            more = 0;
+        } else {
+            f = &a->flows[j];
+            if (f->pkts_out == 0 && f->pkts_in == 0 && (f->meta & WARD__FM_ACTIVE) == 0) {
+                ward__flow_remove(a, j); /* the last flow moved to j: look at j again */
+            } else {
+                f->meta = (uint8_t)(f->meta & ~WARD__FM_ACTIVE);
+                j++;
+            }
+        }
+        WARD_EXIT_CRITICAL();
+    }
+}
+
+ward_status_t ward__report_send(ward_agent_t *agent, uint64_t now_ms, uint8_t *buf, size_t cap)
+{
+    ward_status_t st = WARD_OK;
+    const ward_transport_t *t = agent->transport;
+    report_ctx_t rc;
+    part_t p;
+    ward__cbor_t w;
+    uint32_t total = 0;
+    uint32_t cursor = 0;
+    uint32_t accepted = 0;
+    uint32_t i;
+    int32_t r;
+    WARD_DECL_CRITICAL();
+
+    rc.start_ms = agent->period_start_ms;
+    rc.end_ms = now_ms > rc.start_ms ? now_ms : rc.start_ms;
+    rc.seq = agent->seq;
+    WARD_ENTER_CRITICAL();
+    rc.count = agent->flow_count;
+    WARD_EXIT_CRITICAL();
+
+    /* Plan: how many parts. Measured with the largest part numbers, so no real header is larger. */
+    do {
+        ward__cbor_init(&w, NULL, cap);
+        p.index = total;
+        p.total = PARTS_MAX;
+        p.cur_start = cursor;
+        st = encode_part(agent, &w, &rc, &p);
+        if (st == WARD_OK && p.flows_n == 0 && p.cur_end < rc.count && total > 0) {
+            st = WARD_E_BUFFER; /* one flow alone does not fit beside the header */
+        }
+        cursor = p.cur_end;
+        total++;
+    } while (st == WARD_OK && cursor < rc.count && total < PARTS_MAX);
+    if (st == WARD_OK && cursor < rc.count) {
+        st = WARD_E_BUFFER;
+    }
+
+    if (st == WARD_OK && total > 1) {
+        WARD_ENTER_CRITICAL();
+        agent->counters[WARD_CTR_REPORTS_SPLIT]++;
+        WARD_EXIT_CRITICAL();
+    }
+    cursor = 0;
+    for (i = 0; st == WARD_OK && i < total; i++) {
+        ward__cbor_init(&w, buf, cap);
+        p.index = i;
+        p.total = total;
+        p.cur_start = cursor;
+        st = encode_part(agent, &w, &rc, &p);
+        if (st == WARD_OK) {
+            r = t->publish(t->ctx, buf, w.len, 0);
+            if (r > 0 && (size_t)r == w.len) {
+                settle_part(agent, buf, w.len, &p);
+                accepted++;
+                cursor = p.cur_end;
+            } else {
+                if (r < 0) {
+                    WARD_ENTER_CRITICAL();
+                    agent->counters[WARD_CTR_PUBLISH_FAILED]++;
+                    WARD_EXIT_CRITICAL();
+                }
+                st = WARD_E_AGAIN; /* anything but "all of it" means "not taken" */
+            }
+        }
+    }
+
+    if (accepted > 0) {
+        agent->seq++; /* the service saw this seq: the next report needs a new one */
+    }
+    if (st == WARD_OK && cursor >= rc.count) {
+        agent->period_start_ms = rc.end_ms;
+        evict_idle(agent);
+    }
+    return st;
+}

@@ -1,0 +1,129 @@
+/*
+ * alerts: see alerts.h. Folding asks the store for the alert with the same key and either updates
+ * it or inserts a new one, inside the worker's open transaction, so a batch is all-or-nothing.
+ */
+#include "alerts.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "log.h"
+#include "store.h"
+
+void ward_alert_intel(ward_alert_t *a, const ward_flow_t *f, const ward_intel_match_t *m)
+{
+    memset(a, 0, sizeof *a);
+    snprintf(a->type, sizeof a->type, "%s", WARD_ALERT_INTEL_IP);
+    snprintf(a->severity, sizeof a->severity, "high");
+    snprintf(a->device, sizeof a->device, "%s", f->device);
+    snprintf(a->title, sizeof a->title, "Communication with a known malicious IP");
+    snprintf(a->fold_key, sizeof a->fold_key, "%s", m->value);
+    a->first_seen_ms = f->first_seen_ms;
+    a->last_seen_ms = f->last_seen_ms;
+    a->count = 1;
+    snprintf(a->state, sizeof a->state, "active");
+    a->evidence = json_object();
+    ward_flow_json_fields(f, a->evidence, "direction");
+    json_object_set_new(a->evidence, "indicator",
+                        json_pack("{s:s,s:s}", "value", m->value, "source", m->source));
+}
+
+void ward_alert_clear(ward_alert_t *a)
+{
+    json_decref(a->evidence);
+    a->evidence = NULL;
+}
+
+json_t *ward_alert_json(const ward_alert_t *a)
+{
+    char t1[WARD_TIME_STRLEN], t2[WARD_TIME_STRLEN];
+    json_t *o = json_object();
+    if (o == NULL)
+        return NULL;
+    json_object_set_new(o, "id", json_integer(a->id));
+    json_object_set_new(o, "type", json_string(a->type));
+    json_object_set_new(o, "severity", json_string(a->severity));
+    json_object_set_new(o, "device", json_string(a->device));
+    json_object_set_new(o, "title", json_string(a->title));
+    json_object_set_new(o, "first_seen",
+                        json_string(ward_time_iso(a->first_seen_ms, t1, sizeof t1)));
+    json_object_set_new(o, "last_seen", json_string(ward_time_iso(a->last_seen_ms, t2, sizeof t2)));
+    json_object_set_new(o, "count", json_integer(a->count));
+    json_object_set_new(o, "state", json_string(a->state));
+    json_object_set(o, "evidence", a->evidence ? a->evidence : json_object());
+    return o;
+}
+
+int ward_alerts_raise(struct ward_store *st, ward_alert_t *a, bool *is_new)
+{
+    ward_alert_t old;
+    int found = ward_store_alert_find(st, a->device, a->type, a->fold_key, &old);
+    if (found < 0)
+        return -1;
+    if (found == 0) {
+        *is_new = true;
+        return ward_store_alert_insert(st, a);
+    }
+    *is_new = false;
+    a->id = old.id;
+    a->count += old.count;
+    if (old.first_seen_ms < a->first_seen_ms)
+        a->first_seen_ms = old.first_seen_ms;
+    if (old.last_seen_ms > a->last_seen_ms)
+        a->last_seen_ms = old.last_seen_ms;
+    snprintf(a->state, sizeof a->state, "%s", old.state);
+    ward_alert_clear(&old);
+    return ward_store_alert_update(st, a);
+}
+
+struct ward_alert_sink {
+    FILE *f;
+    char *path;
+    bool failing; /* the last write failed: log again only once it recovers and fails anew */
+};
+
+ward_alert_sink_t *ward_alert_sink_open(const char *path, char *err, size_t err_len)
+{
+    ward_alert_sink_t *s = calloc(1, sizeof *s);
+    if (s == NULL) {
+        snprintf(err, err_len, "out of memory");
+        return NULL;
+    }
+    s->f = fopen(path, "a");
+    s->path = strdup(path);
+    if (s->f == NULL || s->path == NULL) {
+        snprintf(err, err_len, "cannot open alerts file %s: %s", path, strerror(errno));
+        ward_alert_sink_close(s);
+        return NULL;
+    }
+    return s;
+}
+
+int ward_alert_sink_write(ward_alert_sink_t *s, const ward_alert_t *a)
+{
+    json_t *o = ward_alert_json(a);
+    char *line = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(o);
+    int rc = -1;
+    if (line != NULL && fprintf(s->f, "%s\n", line) >= 0 && fflush(s->f) == 0)
+        rc = 0;
+    if (rc != 0 && !s->failing)
+        WARD_ERROR("alerts file %s: write failed: %s (alert %lld of device %s)", s->path,
+                   strerror(errno), (long long)a->id, a->device);
+    s->failing = rc != 0;
+    free(line);
+    return rc;
+}
+
+void ward_alert_sink_close(ward_alert_sink_t *s)
+{
+    if (s == NULL)
+        return;
+    if (s->f != NULL)
+        fclose(s->f);
+    free(s->path);
+    free(s);
+}

@@ -1,0 +1,320 @@
+/*
+ * wardd: the ward service. Receives device reports over MQTT, checks them, stores devices, flows
+ * and alerts in SQLite, and appends new alerts to a JSON-lines file.
+ *
+ * Threads and who owns what:
+ *
+ *   MQTT network thread (libmosquitto, ingest.c)        worker thread (process.c)
+ *   on_message: copy topic + payload ──> bounded queue ──> pop a batch (<= 256, waits <= 100 ms)
+ *   (waits when the queue is full;        (queue.c)         decode + validate (wire.c)
+ *    never drops a QoS 1 message)                           drop duplicates, upsert the device,
+ *                                                           store flows, intel match (intel.c),
+ *                                                           fold alerts (alerts.c) — one SQLite
+ *                                                           transaction per batch (store.c),
+ *                                                           then new alerts to the JSONL sink
+ *   main thread: parses flags, loads the intel lists into an immutable index, opens the store,
+ *   starts the worker and the MQTT client, prints "ready" once the broker acknowledged the
+ *   subscription, then waits for SIGTERM/SIGINT.
+ *
+ * The worker owns the store's only write connection and the sink; the intel index is immutable
+ * and shared read-only; the queue is the only structure two threads touch (its own lock).
+ *
+ * Shutdown (SIGTERM/SIGINT): disconnect from the broker and stop the network thread (no callback
+ * runs after that), close the queue, let the worker drain it and commit, then close the sink and
+ * the database. Everything the broker handed over is processed and written. Reports published
+ * while wardd is down wait in the broker's persistent session for client id "wardd" (subject to
+ * the broker's max_queued_messages limit).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "alerts.h"
+#include "ingest.h"
+#include "intel.h"
+#include "log.h"
+#include "process.h"
+#include "queue.h"
+#include "store.h"
+#include "wire.h"
+
+#define QUEUE_CAPACITY 4096
+#define QUEUE_BYTES (256u << 20)
+#define MAX_INTEL_FILES 64
+
+typedef struct options {
+    char host[256];
+    int port;
+    const char *db;
+    const char *intel[MAX_INTEL_FILES];
+    int n_intel;
+    const char *alerts_jsonl;
+    const char *client_id;
+    bool verbose;
+} options_t;
+
+static void usage(FILE *out)
+{
+    fprintf(
+        out,
+        "usage: wardd --broker HOST:PORT --db PATH [--intel FILE]... [--alerts-jsonl PATH]\n"
+        "             [--client-id ID] [--verbose]\n"
+        "\n"
+        "Receives ward device reports (MQTT topic ward/v1/+/report, QoS 1, persistent\n"
+        "session), stores devices, flows and alerts in a SQLite database, and raises an\n"
+        "alert for every flow whose remote address is on an intel list.\n"
+        "\n"
+        "  --broker HOST:PORT    MQTT broker (IPv6: [ADDR]:PORT)\n"
+        "  --db PATH             SQLite database (created if missing)\n"
+        "  --intel FILE          IP/CIDR list, one per line, '#' comments (repeatable)\n"
+        "  --alerts-jsonl PATH   append each new alert to PATH as one JSON line\n"
+        "  --client-id ID        MQTT client id naming the persistent session (default wardd)\n"
+        "  --verbose             log debug messages\n"
+        "  --help                show this help\n"
+        "\n"
+        "Prints a line containing \"ready\" on stdout once subscribed. SIGTERM or SIGINT stops\n"
+        "it after everything received has been processed and written.\n");
+}
+
+/* "host:port", "[v6]:port". */
+static bool parse_broker(const char *s, options_t *o)
+{
+    const char *colon;
+    size_t hlen;
+    const char *h = s;
+    if (s[0] == '[') {
+        const char *end = strchr(s, ']');
+        if (end == NULL || end[1] != ':')
+            return false;
+        h = s + 1;
+        hlen = (size_t)(end - h);
+        colon = end + 1;
+    } else {
+        colon = strrchr(s, ':');
+        if (colon == NULL)
+            return false;
+        hlen = (size_t)(colon - s);
+    }
+    if (hlen == 0 || hlen >= sizeof o->host)
+        return false;
+    char *end;
+    errno = 0;
+    long port = strtol(colon + 1, &end, 10);
+    if (errno != 0 || end == colon + 1 || *end != '\0' || port < 1 || port > 65535)
+        return false;
+    memcpy(o->host, h, hlen);
+    o->host[hlen] = '\0';
+    o->port = (int)port;
+    return true;
+}
+
+/* 0 ok, 1 --help shown, 2 usage error (reported). */
+static int parse_args(int argc, char **argv, options_t *o)
+{
+    static const struct option longopts[] = {
+        {"broker", required_argument, NULL, 'b'},
+        {"db", required_argument, NULL, 'd'},
+        {"intel", required_argument, NULL, 'i'},
+        {"alerts-jsonl", required_argument, NULL, 'a'},
+        {"client-id", required_argument, NULL, 'c'},
+        {"verbose", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    bool have_broker = false;
+    memset(o, 0, sizeof *o);
+    o->client_id = "wardd";
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "hv", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'b':
+            if (!parse_broker(optarg, o)) {
+                fprintf(stderr,
+                        "wardd: error: --broker wants HOST:PORT (port 1..65535), got "
+                        "\"%s\"\n",
+                        optarg);
+                return 2;
+            }
+            have_broker = true;
+            break;
+        case 'd':
+            o->db = optarg;
+            break;
+        case 'i':
+            if (o->n_intel == MAX_INTEL_FILES) {
+                fprintf(stderr, "wardd: error: at most %d --intel files\n", MAX_INTEL_FILES);
+                return 2;
+            }
+            o->intel[o->n_intel++] = optarg;
+            break;
+        case 'a':
+            o->alerts_jsonl = optarg;
+            break;
+        case 'c':
+            if (!ward_wire_device_id_valid(optarg, strlen(optarg))) {
+                fprintf(stderr, "wardd: error: --client-id wants 1..64 of [A-Za-z0-9._-]\n");
+                return 2;
+            }
+            o->client_id = optarg;
+            break;
+        case 'v':
+            o->verbose = true;
+            break;
+        case 'h':
+            usage(stdout);
+            return 1;
+        default:
+            if (optopt != 0 && optopt != '?')
+                fprintf(stderr,
+                        "wardd: error: option -%c is unknown or needs a value (see --help)\n",
+                        optopt);
+            else
+                fprintf(stderr, "wardd: error: unknown option or missing value: %s (see --help)\n",
+                        argv[optind - 1]);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "wardd: error: unexpected argument \"%s\" (see --help)\n", argv[optind]);
+        return 2;
+    }
+    if (!have_broker || o->db == NULL) {
+        fprintf(stderr, "wardd: error: --broker and --db are required (see --help)\n");
+        return 2;
+    }
+    return 0;
+}
+
+static ward_intel_t *load_intel(const options_t *o)
+{
+    char err[512];
+    ward_intel_builder_t *b = ward_intel_builder_new(NULL, NULL);
+    if (b == NULL) {
+        WARD_ERROR("out of memory");
+        return NULL;
+    }
+    for (int i = 0; i < o->n_intel; i++) {
+        size_t bad = 0;
+        long n = ward_intel_builder_add_file(b, o->intel[i], &bad, err, sizeof err);
+        if (n < 0) {
+            WARD_ERROR("%s", err);
+            ward_intel_builder_free(b);
+            return NULL;
+        }
+        WARD_INFO("intel: %ld indicators from %s (%zu bad lines skipped)", n, o->intel[i], bad);
+    }
+    ward_intel_t *idx = ward_intel_build(b);
+    if (idx == NULL)
+        WARD_ERROR("out of memory building the intel index");
+    return idx;
+}
+
+int main(int argc, char **argv)
+{
+    options_t o;
+    int rc = parse_args(argc, argv, &o);
+    if (rc != 0)
+        return rc == 1 ? 0 : 2;
+    ward_log_init("wardd", o.verbose ? WARD_LOG_DEBUG : WARD_LOG_INFO);
+
+    /* Signals are taken synchronously by the main thread only: block them before any thread
+     * starts, so every thread inherits the mask. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    char err[512];
+    int status = 1;
+    ward_intel_t *intel = NULL;
+    ward_store_t *store = NULL;
+    ward_alert_sink_t *sink = NULL;
+    ward_queue_t *queue = NULL;
+    ward_processor_t *proc = NULL;
+    ward_ingest_t *ingest = NULL;
+
+    if ((intel = load_intel(&o)) == NULL)
+        goto out;
+    if ((store = ward_store_open(o.db, false, err, sizeof err)) == NULL) {
+        WARD_ERROR("%s", err);
+        goto out;
+    }
+    if (o.alerts_jsonl != NULL &&
+        (sink = ward_alert_sink_open(o.alerts_jsonl, err, sizeof err)) == NULL) {
+        WARD_ERROR("%s", err);
+        goto out;
+    }
+    queue = ward_queue_new(QUEUE_CAPACITY, QUEUE_BYTES);
+    proc = queue ? ward_processor_new(store, intel, sink) : NULL;
+    if (proc == NULL || ward_processor_start(proc, queue) != 0) {
+        WARD_ERROR("cannot start the worker thread");
+        goto out;
+    }
+    ward_ingest_config_t icfg = {o.host, o.port, o.client_id, 30, 10000};
+    if ((ingest = ward_ingest_new(&icfg, queue, err, sizeof err)) == NULL ||
+        ward_ingest_start(ingest, err, sizeof err) != 0) {
+        WARD_ERROR("%s", err);
+        goto out;
+    }
+    printf("wardd: ready: subscribed to %s on %s:%d (%zu indicators)\n", WARD_INGEST_TOPIC, o.host,
+           o.port, ward_intel_size(intel));
+    fflush(stdout);
+
+    for (;;) {
+        struct timespec tick = {0, 500 * 1000000L};
+        int sig = sigtimedwait(&sigs, NULL, &tick);
+        if (sig == SIGTERM || sig == SIGINT) {
+            WARD_INFO("%s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+            status = 0;
+            break;
+        }
+        if (!ward_processor_running(proc)) {
+            WARD_ERROR("the worker thread stopped");
+            break;
+        }
+    }
+
+out:
+    /* Order matters: no more messages in, then drain, then close what the worker wrote to. */
+    if (ingest != NULL)
+        ward_ingest_stop(ingest);
+    if (queue != NULL)
+        ward_queue_close(queue);
+    if (proc != NULL) {
+        ward_processor_join(proc);
+        ward_process_stats_t ps;
+        ward_processor_stats(proc, &ps);
+        if (status == 0)
+            WARD_INFO("stopped: %llu messages, %llu reports accepted, %llu rejected, %llu "
+                      "duplicates, %llu flows, %llu intel matches, %llu new alerts, %llu folded",
+                      (unsigned long long)ps.received, (unsigned long long)ps.accepted,
+                      (unsigned long long)ps.rejected, (unsigned long long)ps.duplicates,
+                      (unsigned long long)ps.flows, (unsigned long long)ps.intel_matches,
+                      (unsigned long long)ps.alerts_new, (unsigned long long)ps.alerts_folded);
+        if (ps.store_errors > 0) {
+            WARD_ERROR("%llu report parts lost to database errors",
+                       (unsigned long long)ps.store_errors);
+        }
+    }
+    if (queue != NULL) {
+        ward_queue_stats_t qs;
+        ward_queue_stats(queue, &qs);
+        if (qs.full_waits > 0)
+            WARD_WARN("the queue was full %llu times (deepest %zu of %d): the worker fell behind",
+                      (unsigned long long)qs.full_waits, qs.depth_max, QUEUE_CAPACITY);
+    }
+    ward_ingest_free(ingest);
+    ward_processor_free(proc);
+    ward_queue_free(queue);
+    ward_alert_sink_close(sink);
+    ward_store_close(store);
+    ward_intel_free(intel);
+    return status;
+}

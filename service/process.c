@@ -1,0 +1,336 @@
+/*
+ * process: the report pipeline and the worker thread. See process.h.
+ *
+ * Counting: each batch counts into a local tally that is added to the shared counters only when
+ * its transaction commits. If a batch fails in the database it is rolled back and its messages are
+ * retried one transaction each, so one bad write loses at most its own report part, and counters
+ * never count work that was rolled back.
+ */
+#include "process.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "log.h"
+#include "wire.h"
+
+/* The most intel matches considered per flow: the longest one names the alert. */
+#define MATCH_MAX 4
+
+typedef struct tally {
+    uint64_t received, accepted, rejected, duplicates, flows, intel_matches, alerts_new,
+        alerts_folded;
+} tally_t;
+
+struct ward_processor {
+    ward_store_t *store;
+    const ward_intel_t *intel;
+    ward_alert_sink_t *sink;
+
+    tally_t batch;         /* this transaction's counts */
+    ward_alert_t *pending; /* new alerts of this transaction, for the sink after commit */
+    size_t n_pending, cap_pending;
+
+    pthread_t thread;
+    bool started;
+    atomic_bool running;
+    ward_queue_t *queue;
+
+    _Atomic uint64_t received, accepted, rejected, duplicates, flows, intel_matches, alerts_new,
+        alerts_folded, store_errors;
+};
+
+ward_processor_t *ward_processor_new(ward_store_t *store, const ward_intel_t *intel,
+                                     ward_alert_sink_t *sink)
+{
+    ward_processor_t *p = calloc(1, sizeof *p);
+    if (p == NULL)
+        return NULL;
+    p->store = store;
+    p->intel = intel;
+    p->sink = sink;
+    return p;
+}
+
+static void drop_pending(ward_processor_t *p)
+{
+    for (size_t i = 0; i < p->n_pending; i++)
+        ward_alert_clear(&p->pending[i]);
+    p->n_pending = 0;
+}
+
+void ward_processor_free(ward_processor_t *p)
+{
+    if (p == NULL)
+        return;
+    drop_pending(p);
+    free(p->pending);
+    free(p);
+}
+
+/* A topic from the broker is untrusted text: log at most 80 bytes, printable ASCII only. */
+static const char *safe_text(const char *s, char *buf, size_t len)
+{
+    size_t i = 0;
+    for (; s[i] != '\0' && i + 1 < len && i < 80; i++)
+        buf[i] = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?';
+    buf[i] = '\0';
+    return buf;
+}
+
+static uint64_t fnv1a64(const uint8_t *p, size_t n)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < n; i++) {
+        h ^= p[i];
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+
+static int keep_pending(ward_processor_t *p, const ward_alert_t *a)
+{
+    if (p->n_pending == p->cap_pending) {
+        size_t cap = p->cap_pending ? p->cap_pending * 2 : 16;
+        ward_alert_t *n = realloc(p->pending, cap * sizeof *n);
+        if (n == NULL)
+            return -1;
+        p->pending = n;
+        p->cap_pending = cap;
+    }
+    p->pending[p->n_pending] = *a;
+    json_incref(a->evidence);
+    p->n_pending++;
+    return 0;
+}
+
+static int check_flow(ward_processor_t *p, const ward_flow_t *f)
+{
+    ward_intel_match_t m[MATCH_MAX];
+    if (ward_intel_lookup(p->intel, &f->remote_addr, m, MATCH_MAX) == 0)
+        return 0;
+    p->batch.intel_matches++;
+    ward_alert_t a;
+    bool is_new = false;
+    ward_alert_intel(&a, f, &m[0]);
+    int rc = ward_alerts_raise(p->store, &a, &is_new);
+    if (rc == 0 && is_new) {
+        char ra[WARD_ADDR_STRLEN];
+        ward_addr_format(&f->remote_addr, ra, sizeof ra);
+        WARD_INFO("device %s: alert %" PRId64 " %s: %s matches %s (%s)", f->device, a.id, a.type,
+                  ra, m[0].value, m[0].source);
+        p->batch.alerts_new++;
+        rc = keep_pending(p, &a);
+    } else if (rc == 0) {
+        p->batch.alerts_folded++;
+    }
+    ward_alert_clear(&a);
+    return rc;
+}
+
+int ward_processor_handle(ward_processor_t *p, const char *topic, const uint8_t *payload,
+                          size_t len, int64_t received_ms)
+{
+    char id[WARD_DEVICE_ID_MAX + 1], reason[256], tb[96];
+    ward_wire_report_t r;
+    p->batch.received++;
+    if (!ward_wire_topic_device(topic, id)) {
+        WARD_WARN("message on topic \"%s\" rejected: not ward/v1/<device-id>/report with a valid "
+                  "device id",
+                  safe_text(topic, tb, sizeof tb));
+        p->batch.rejected++;
+        return 1;
+    }
+    ward_status_t st = ward_wire_decode(payload, len, &r, reason, sizeof reason);
+    if (st != WARD_OK) {
+        WARD_WARN("device %s: report rejected: %s", id, reason);
+        p->batch.rejected++;
+        return 1;
+    }
+    if (strcmp(r.device_id, id) != 0) {
+        WARD_WARN("device %s: report rejected: payload device id \"%s\" differs from the topic's",
+                  id, r.device_id);
+        p->batch.rejected++;
+        ward_wire_report_free(&r);
+        return 1;
+    }
+    int rc = ward_store_part_seen(p->store, id, r.boot_id, r.seq, r.part_index,
+                                  fnv1a64(payload, len), received_ms);
+    if (rc <= 0) {
+        if (rc == 0) {
+            WARD_DEBUG("device %s: duplicate of boot %" PRIu32 " seq %" PRIu64 " part %" PRIu32
+                       " ignored",
+                       id, r.boot_id, r.seq, r.part_index);
+            p->batch.duplicates++;
+        }
+        ward_wire_report_free(&r);
+        return rc == 0 ? 1 : -1;
+    }
+
+    /* Absolute times: a synced device's clock is trusted; for one counting from boot, the end of
+     * its period is taken to be the moment the service received the report. */
+    int64_t base = r.time_base == WARD_TIME_UNIX
+                       ? (int64_t)r.period_start
+                       : received_ms - (int64_t)(r.period_end - r.period_start);
+    for (size_t i = 0; rc >= 0 && i < r.n_flows; i++) {
+        const ward_wire_flow_t *w = &r.flows[i];
+        ward_flow_t f;
+        memset(&f, 0, sizeof f);
+        memcpy(f.device, id, sizeof f.device);
+        f.proto = w->proto;
+        f.initiator = w->initiator;
+        f.local_addr = r.local_addrs[w->local_index];
+        f.local_port = w->local_port;
+        f.remote_addr = w->remote_addr;
+        f.remote_port_raw = w->remote_port;
+        f.packets_in = w->packets_in;
+        f.packets_out = w->packets_out;
+        f.bytes_in = w->bytes_in;
+        f.bytes_out = w->bytes_out;
+        f.first_seen_ms = base + (int64_t)w->first * 1000;
+        f.last_seen_ms = base + (int64_t)w->last * 1000;
+        f.has_tcp_flags = w->has_tcp_flags;
+        f.tcp_flags = w->tcp_flags;
+        rc = ward_store_flow_insert(p->store, &f, r.boot_id, r.seq);
+        if (rc == 0)
+            rc = check_flow(p, &f);
+    }
+    if (rc == 0) {
+        ward_store_device_t d = {id, r.agent_version, r.boot_id, r.seq, received_ms, r.n_flows};
+        rc = ward_store_device_upsert(p->store, &d);
+    }
+    if (rc == 0) {
+        p->batch.accepted++;
+        p->batch.flows += r.n_flows;
+    }
+    ward_wire_report_free(&r);
+    return rc;
+}
+
+int ward_processor_begin(ward_processor_t *p)
+{
+    memset(&p->batch, 0, sizeof p->batch);
+    drop_pending(p);
+    return ward_store_begin(p->store);
+}
+
+int ward_processor_end(ward_processor_t *p)
+{
+    if (ward_store_commit(p->store) != 0) {
+        drop_pending(p);
+        return -1;
+    }
+    const tally_t *t = &p->batch;
+    p->received += t->received;
+    p->accepted += t->accepted;
+    p->rejected += t->rejected;
+    p->duplicates += t->duplicates;
+    p->flows += t->flows;
+    p->intel_matches += t->intel_matches;
+    p->alerts_new += t->alerts_new;
+    p->alerts_folded += t->alerts_folded;
+    memset(&p->batch, 0, sizeof p->batch);
+    for (size_t i = 0; p->sink != NULL && i < p->n_pending; i++)
+        ward_alert_sink_write(p->sink, &p->pending[i]);
+    drop_pending(p);
+    return 0;
+}
+
+/*
+ * Handle msgs[0..n) in one transaction, stopping early once it has been open for
+ * WARD_PROCESS_WAIT_MS, so that what was received is committed at least that often. Returns how
+ * many messages it consumed. On a database error the transaction is rolled back and those messages
+ * are retried one transaction each.
+ */
+static size_t run_batch(ward_processor_t *p, ward_msg_t **msgs, size_t n)
+{
+    int64_t start = ward_mono_ms();
+    size_t done = 0;
+    bool ok = ward_processor_begin(p) == 0;
+    while (ok && done < n) {
+        ok = ward_processor_handle(p, msgs[done]->topic, msgs[done]->payload, msgs[done]->len,
+                                   msgs[done]->received_ms) >= 0;
+        done++;
+        if (ward_mono_ms() - start >= WARD_PROCESS_WAIT_MS)
+            break;
+    }
+    if (done == 0)
+        done = 1; /* begin failed: count the first message as handled (lost) below */
+    if (ok && ward_processor_end(p) == 0)
+        return done;
+    ward_store_rollback(p->store);
+    if (done == 1) {
+        char id[WARD_DEVICE_ID_MAX + 1] = "?";
+        ward_wire_topic_device(msgs[0]->topic, id);
+        WARD_ERROR("device %s: report part lost: database error", id);
+        p->store_errors++;
+        return 1;
+    }
+    WARD_WARN("database error in a batch of %zu reports; retrying them one by one", done);
+    for (size_t i = 0; i < done; i++)
+        run_batch(p, &msgs[i], 1);
+    return done;
+}
+
+static void *worker(void *arg)
+{
+    ward_processor_t *p = arg;
+    ward_msg_t *batch[WARD_PROCESS_BATCH];
+    for (;;) {
+        bool closed = false;
+        size_t n =
+            ward_queue_pop(p->queue, batch, WARD_PROCESS_BATCH, WARD_PROCESS_WAIT_MS, &closed);
+        if (n > 0) {
+            for (size_t i = 0; i < n;)
+                i += run_batch(p, batch + i, n - i);
+            for (size_t i = 0; i < n; i++)
+                ward_msg_free(batch[i]);
+        } else if (closed) {
+            break;
+        }
+    }
+    p->running = false;
+    return NULL;
+}
+
+int ward_processor_start(ward_processor_t *p, ward_queue_t *q)
+{
+    p->queue = q;
+    p->running = true;
+    if (pthread_create(&p->thread, NULL, worker, p) != 0) {
+        p->running = false;
+        return -1;
+    }
+    p->started = true;
+    return 0;
+}
+
+void ward_processor_join(ward_processor_t *p)
+{
+    if (p->started)
+        pthread_join(p->thread, NULL);
+    p->started = false;
+}
+
+bool ward_processor_running(ward_processor_t *p)
+{
+    return p->running;
+}
+
+void ward_processor_stats(ward_processor_t *p, ward_process_stats_t *out)
+{
+    out->received = p->received;
+    out->accepted = p->accepted;
+    out->rejected = p->rejected;
+    out->duplicates = p->duplicates;
+    out->flows = p->flows;
+    out->intel_matches = p->intel_matches;
+    out->alerts_new = p->alerts_new;
+    out->alerts_folded = p->alerts_folded;
+    out->store_errors = p->store_errors;
+}

@@ -1,0 +1,70 @@
+/*
+ * process: what happens to each report — decode, validate, drop duplicates, update the device,
+ * store the flows, match every flow's remote address against the intel index, raise (fold) alerts,
+ * append new alerts to the JSON-lines sink.
+ *
+ * A processor owns the store's write connection for its lifetime, and the sink. It runs either on
+ * its own worker thread fed by a queue (wardd), or synchronously (tests, tools) through
+ * ward_processor_begin / _handle / _end.
+ *
+ * Batching: the worker pops up to WARD_PROCESS_BATCH messages at a time (waiting at most
+ * WARD_PROCESS_WAIT_MS for the first) and handles them in transactions that are committed after
+ * WARD_PROCESS_WAIT_MS at most, and before the next pop: what was received is written within about
+ * that time, and an idle service holds no transaction open.
+ * New alerts are written to the sink after their transaction commits.
+ *
+ * Threads: the processor is used by one thread (the worker); counters are read by others with
+ * ward_processor_stats (relaxed atomics).
+ */
+#ifndef WARD_PROCESS_H
+#define WARD_PROCESS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "alerts.h"
+#include "intel.h"
+#include "queue.h"
+#include "store.h"
+
+#define WARD_PROCESS_BATCH 256
+#define WARD_PROCESS_WAIT_MS 100
+
+typedef struct ward_processor ward_processor_t;
+
+typedef struct ward_process_stats {
+    uint64_t received;      /**< messages handled */
+    uint64_t accepted;      /**< report parts stored */
+    uint64_t rejected;      /**< invalid (topic, CBOR, schema, id mismatch) */
+    uint64_t duplicates;    /**< parts already processed */
+    uint64_t flows;         /**< flows stored */
+    uint64_t intel_matches; /**< flows whose remote address matched an indicator */
+    uint64_t alerts_new;
+    uint64_t alerts_folded;
+    uint64_t store_errors; /**< batches lost to a database error */
+} ward_process_stats_t;
+
+/** store and intel (may be NULL) are borrowed; sink may be NULL. */
+ward_processor_t *ward_processor_new(ward_store_t *store, const ward_intel_t *intel,
+                                     ward_alert_sink_t *sink);
+void ward_processor_free(ward_processor_t *p);
+
+/** Synchronous use: begin a transaction, handle messages, commit (and flush alerts). */
+int ward_processor_begin(ward_processor_t *p);
+/** Handle one message. 0 = accepted, 1 = rejected or duplicate (counted, logged), -1 = store error.
+ */
+int ward_processor_handle(ward_processor_t *p, const char *topic, const uint8_t *payload,
+                          size_t len, int64_t received_ms);
+int ward_processor_end(ward_processor_t *p);
+
+/** Start the worker thread that pops q until it is closed and drained. */
+int ward_processor_start(ward_processor_t *p, ward_queue_t *q);
+/** Wait for the worker to finish (after ward_queue_close). */
+void ward_processor_join(ward_processor_t *p);
+/** True while the worker runs (false once it exited, e.g. on a fatal store error). */
+bool ward_processor_running(ward_processor_t *p);
+
+void ward_processor_stats(ward_processor_t *p, ward_process_stats_t *out);
+
+#endif

@@ -1,0 +1,524 @@
+/*
+ * store: SQLite schema, the writer's prepared statements, and the read queries of wardctl.
+ * See store.h for the schema and the threading rule (one connection, one thread at a time).
+ *
+ * The writer keeps its statements prepared for the life of the connection; every write runs in
+ * the transaction the worker opened, so a batch of reports costs one fsync (WAL,
+ * synchronous=NORMAL).
+ */
+#include "store.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <sqlite3.h>
+
+#include "clock.h"
+#include "log.h"
+#include "wire.h"
+
+#define SCHEMA_VERSION "1"
+
+enum stmt_id { S_PART, S_DEVICE, S_FLOW, S_ALERT_FIND, S_ALERT_INSERT, S_ALERT_UPDATE, S_COUNT_ };
+
+static const char *const stmt_sql[S_COUNT_] = {
+    [S_PART] = "INSERT OR IGNORE INTO report_parts(device, boot_id, seq, part, received, digest) "
+               "VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+    [S_DEVICE] =
+        "INSERT INTO devices(id, first_seen, last_seen, agent_version, boot_id, last_seq, reports,"
+        " flows) VALUES(?1, ?2, ?2, ?3, ?4, ?5, 1, ?6) "
+        "ON CONFLICT(id) DO UPDATE SET "
+        " last_seen = max(last_seen, excluded.last_seen),"
+        " agent_version = excluded.agent_version,"
+        " last_seq = CASE WHEN boot_id = excluded.boot_id"
+        "   THEN max(last_seq, excluded.last_seq) ELSE excluded.last_seq END,"
+        " boot_id = excluded.boot_id,"
+        " reports = reports + 1,"
+        " flows = flows + excluded.flows",
+    [S_FLOW] = "INSERT INTO flows(device, boot_id, seq, protocol, local_addr, local_port,"
+               " remote_addr, remote_port, icmp_type, icmp_code, initiator, packets_in,"
+               " packets_out, bytes_in, bytes_out, first_seen, last_seen, tcp_flags) "
+               "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,"
+               " ?17, ?18)",
+    [S_ALERT_FIND] = "SELECT id, type, severity, device, title, fold_key, first_seen, last_seen,"
+                     " count, state, evidence FROM alerts"
+                     " WHERE device = ?1 AND type = ?2 AND fold_key = ?3",
+    [S_ALERT_INSERT] = "INSERT INTO alerts(type, severity, device, title, fold_key, first_seen,"
+                       " last_seen, count, state, evidence)"
+                       " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    [S_ALERT_UPDATE] = "UPDATE alerts SET first_seen = ?2, last_seen = ?3, count = ?4, state = ?5,"
+                       " evidence = ?6 WHERE id = ?1",
+};
+
+static const char schema_sql[] =
+    "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS devices("
+    " id TEXT PRIMARY KEY,"
+    " first_seen INTEGER NOT NULL,"
+    " last_seen INTEGER NOT NULL,"
+    " agent_version TEXT NOT NULL,"
+    " boot_id INTEGER NOT NULL,"
+    " last_seq INTEGER NOT NULL,"
+    " reports INTEGER NOT NULL DEFAULT 0,"
+    " flows INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE IF NOT EXISTS report_parts("
+    " device TEXT NOT NULL,"
+    " boot_id INTEGER NOT NULL,"
+    " seq INTEGER NOT NULL,"
+    " part INTEGER NOT NULL,"
+    " received INTEGER NOT NULL,"
+    " digest INTEGER NOT NULL,"
+    " PRIMARY KEY(device, boot_id, seq, part)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS flows("
+    " id INTEGER PRIMARY KEY,"
+    " device TEXT NOT NULL,"
+    " boot_id INTEGER NOT NULL,"
+    " seq INTEGER NOT NULL,"
+    " protocol INTEGER NOT NULL,"
+    " local_addr TEXT NOT NULL,"
+    " local_port INTEGER NOT NULL,"
+    " remote_addr TEXT NOT NULL,"
+    " remote_port INTEGER NOT NULL,"
+    " icmp_type INTEGER,"
+    " icmp_code INTEGER,"
+    " initiator TEXT NOT NULL,"
+    " packets_in INTEGER NOT NULL,"
+    " packets_out INTEGER NOT NULL,"
+    " bytes_in INTEGER NOT NULL,"
+    " bytes_out INTEGER NOT NULL,"
+    " first_seen INTEGER NOT NULL,"
+    " last_seen INTEGER NOT NULL,"
+    " tcp_flags INTEGER);"
+    "CREATE INDEX IF NOT EXISTS flows_device_time ON flows(device, first_seen);"
+    "CREATE INDEX IF NOT EXISTS flows_remote_addr ON flows(remote_addr);"
+    "CREATE TABLE IF NOT EXISTS alerts("
+    " id INTEGER PRIMARY KEY,"
+    " type TEXT NOT NULL,"
+    " severity TEXT NOT NULL,"
+    " device TEXT NOT NULL,"
+    " title TEXT NOT NULL,"
+    " fold_key TEXT NOT NULL,"
+    " first_seen INTEGER NOT NULL,"
+    " last_seen INTEGER NOT NULL,"
+    " count INTEGER NOT NULL,"
+    " state TEXT NOT NULL DEFAULT 'active',"
+    " evidence TEXT NOT NULL,"
+    " UNIQUE(device, type, fold_key));"
+    "INSERT OR IGNORE INTO meta(key, value) VALUES('schema_version', '" SCHEMA_VERSION "');";
+
+struct ward_store {
+    sqlite3 *db;
+    bool readonly;
+    sqlite3_stmt *stmt[S_COUNT_];
+};
+
+const char *ward_store_errmsg(ward_store_t *st)
+{
+    return sqlite3_errmsg(st->db);
+}
+
+static int db_error(ward_store_t *st, const char *what)
+{
+    WARD_ERROR("database: %s: %s", what, sqlite3_errmsg(st->db));
+    return -1;
+}
+
+ward_store_t *ward_store_open(const char *path, bool readonly, char *err, size_t err_len)
+{
+    ward_store_t *st = calloc(1, sizeof *st);
+    if (st == NULL) {
+        snprintf(err, err_len, "out of memory");
+        return NULL;
+    }
+    st->readonly = readonly;
+    if (readonly) {
+        struct stat sb;
+        if (stat(path, &sb) != 0) {
+            snprintf(err, err_len, "database %s: %s", path, strerror(errno));
+            free(st);
+            return NULL;
+        }
+        if (!S_ISREG(sb.st_mode)) {
+            snprintf(err, err_len, "database %s: not a regular file", path);
+            free(st);
+            return NULL;
+        }
+    }
+    /* A reader opens read-write without CREATE when it can (a WAL database needs its -shm file),
+     * read-only otherwise; neither ever creates a database. */
+    int rc;
+    if (readonly) {
+        rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE, NULL);
+        if (rc != SQLITE_OK) {
+            sqlite3_close(st->db);
+            st->db = NULL;
+            rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READONLY, NULL);
+        }
+    } else {
+        rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+    }
+    if (rc != SQLITE_OK) {
+        snprintf(err, err_len, "database %s: %s", path,
+                 st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
+        ward_store_close(st);
+        return NULL;
+    }
+    sqlite3_busy_timeout(st->db, 5000);
+    char *msg = NULL;
+    if (!readonly) {
+        rc = sqlite3_exec(st->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL, NULL,
+                          &msg);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_exec(st->db, schema_sql, NULL, NULL, &msg);
+        for (int i = 0; rc == SQLITE_OK && i < S_COUNT_; i++)
+            rc = sqlite3_prepare_v3(st->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+                                    &st->stmt[i], NULL);
+    } else {
+        sqlite3_stmt *s = NULL;
+        rc = sqlite3_prepare_v2(st->db, "SELECT value FROM meta WHERE key = 'schema_version'", -1,
+                                &s, NULL);
+        if (rc == SQLITE_OK && sqlite3_step(s) != SQLITE_ROW)
+            rc = SQLITE_NOTFOUND;
+        sqlite3_finalize(s);
+        if (rc != SQLITE_OK) {
+            snprintf(err, err_len, "database %s: not a ward database (%s)", path,
+                     rc == SQLITE_NOTFOUND ? "no schema version" : sqlite3_errmsg(st->db));
+            ward_store_close(st);
+            return NULL;
+        }
+    }
+    if (rc != SQLITE_OK) {
+        snprintf(err, err_len, "database %s: %s", path, msg ? msg : sqlite3_errmsg(st->db));
+        sqlite3_free(msg);
+        ward_store_close(st);
+        return NULL;
+    }
+    return st;
+}
+
+void ward_store_close(ward_store_t *st)
+{
+    if (st == NULL)
+        return;
+    for (int i = 0; i < S_COUNT_; i++)
+        sqlite3_finalize(st->stmt[i]);
+    sqlite3_close(st->db);
+    free(st);
+}
+
+int ward_store_begin(ward_store_t *st)
+{
+    if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+        return db_error(st, "begin");
+    return 0;
+}
+
+int ward_store_commit(ward_store_t *st)
+{
+    if (sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        db_error(st, "commit");
+        ward_store_rollback(st);
+        return -1;
+    }
+    return 0;
+}
+
+void ward_store_rollback(ward_store_t *st)
+{
+    if (!sqlite3_get_autocommit(st->db))
+        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+/* Run a prepared write statement to completion and reset it. */
+static int run(ward_store_t *st, enum stmt_id id, const char *what)
+{
+    int rc = sqlite3_step(st->stmt[id]);
+    sqlite3_reset(st->stmt[id]);
+    sqlite3_clear_bindings(st->stmt[id]);
+    if (rc != SQLITE_DONE)
+        return db_error(st, what);
+    return 0;
+}
+
+int ward_store_part_seen(ward_store_t *st, const char *device, uint32_t boot_id, uint64_t seq,
+                         uint32_t part, uint64_t digest, int64_t received_ms)
+{
+    sqlite3_stmt *s = st->stmt[S_PART];
+    sqlite3_bind_text(s, 1, device, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, boot_id);
+    sqlite3_bind_int64(s, 3, (sqlite3_int64)seq);
+    sqlite3_bind_int64(s, 4, part);
+    sqlite3_bind_int64(s, 5, received_ms);
+    sqlite3_bind_int64(s, 6, (sqlite3_int64)digest); /* stored as its two's-complement bits */
+    if (run(st, S_PART, "record report part") != 0)
+        return -1;
+    return sqlite3_changes(st->db) > 0 ? 1 : 0;
+}
+
+int ward_store_device_upsert(ward_store_t *st, const ward_store_device_t *d)
+{
+    sqlite3_stmt *s = st->stmt[S_DEVICE];
+    sqlite3_bind_text(s, 1, d->id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, d->seen_ms);
+    sqlite3_bind_text(s, 3, d->agent_version, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 4, d->boot_id);
+    sqlite3_bind_int64(s, 5, (sqlite3_int64)d->seq);
+    sqlite3_bind_int64(s, 6, (sqlite3_int64)d->n_flows);
+    return run(st, S_DEVICE, "update device");
+}
+
+int ward_store_flow_insert(ward_store_t *st, const ward_flow_t *f, uint32_t boot_id, uint64_t seq)
+{
+    char la[WARD_ADDR_STRLEN], ra[WARD_ADDR_STRLEN];
+    sqlite3_stmt *s = st->stmt[S_FLOW];
+    ward_addr_format(&f->local_addr, la, sizeof la);
+    ward_addr_format(&f->remote_addr, ra, sizeof ra);
+    sqlite3_bind_text(s, 1, f->device, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, boot_id);
+    sqlite3_bind_int64(s, 3, (sqlite3_int64)seq);
+    sqlite3_bind_int(s, 4, f->proto);
+    sqlite3_bind_text(s, 5, la, -1, SQLITE_STATIC);
+    sqlite3_bind_int(s, 6, f->local_port);
+    sqlite3_bind_text(s, 7, ra, -1, SQLITE_STATIC);
+    sqlite3_bind_int(s, 8, ward_flow_remote_port(f));
+    if (ward_wire_proto_is_icmp(f->proto)) {
+        sqlite3_bind_int(s, 9, f->remote_port_raw >> 8);
+        sqlite3_bind_int(s, 10, f->remote_port_raw & 0xff);
+    } else {
+        sqlite3_bind_null(s, 9);
+        sqlite3_bind_null(s, 10);
+    }
+    sqlite3_bind_text(s, 11, ward_wire_direction_name(f->initiator), -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 12, (sqlite3_int64)f->packets_in);
+    sqlite3_bind_int64(s, 13, (sqlite3_int64)f->packets_out);
+    sqlite3_bind_int64(s, 14, (sqlite3_int64)f->bytes_in);
+    sqlite3_bind_int64(s, 15, (sqlite3_int64)f->bytes_out);
+    sqlite3_bind_int64(s, 16, f->first_seen_ms);
+    sqlite3_bind_int64(s, 17, f->last_seen_ms);
+    if (f->has_tcp_flags)
+        sqlite3_bind_int(s, 18, f->tcp_flags);
+    else
+        sqlite3_bind_null(s, 18);
+    return run(st, S_FLOW, "store flow");
+}
+
+static void col_text(sqlite3_stmt *s, int col, char *buf, size_t len)
+{
+    const unsigned char *t = sqlite3_column_text(s, col);
+    snprintf(buf, len, "%s", t ? (const char *)t : "");
+}
+
+/* Columns: id, type, severity, device, title, fold_key, first_seen, last_seen, count, state,
+ * evidence. */
+static void alert_from_row(sqlite3_stmt *s, ward_alert_t *a)
+{
+    memset(a, 0, sizeof *a);
+    a->id = sqlite3_column_int64(s, 0);
+    col_text(s, 1, a->type, sizeof a->type);
+    col_text(s, 2, a->severity, sizeof a->severity);
+    col_text(s, 3, a->device, sizeof a->device);
+    col_text(s, 4, a->title, sizeof a->title);
+    col_text(s, 5, a->fold_key, sizeof a->fold_key);
+    a->first_seen_ms = sqlite3_column_int64(s, 6);
+    a->last_seen_ms = sqlite3_column_int64(s, 7);
+    a->count = sqlite3_column_int64(s, 8);
+    col_text(s, 9, a->state, sizeof a->state);
+    const char *ev = (const char *)sqlite3_column_text(s, 10);
+    a->evidence = ev ? json_loads(ev, 0, NULL) : NULL;
+    if (a->evidence == NULL)
+        a->evidence = json_object();
+}
+
+int ward_store_alert_find(ward_store_t *st, const char *device, const char *type,
+                          const char *fold_key, ward_alert_t *out)
+{
+    sqlite3_stmt *s = st->stmt[S_ALERT_FIND];
+    sqlite3_bind_text(s, 1, device, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, type, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, fold_key, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    int found = 0;
+    if (rc == SQLITE_ROW) {
+        alert_from_row(s, out);
+        found = 1;
+    } else if (rc != SQLITE_DONE) {
+        found = db_error(st, "find alert");
+    }
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    return found;
+}
+
+static char *evidence_text(const ward_alert_t *a)
+{
+    return json_dumps(a->evidence ? a->evidence : json_object(), JSON_COMPACT);
+}
+
+int ward_store_alert_insert(ward_store_t *st, ward_alert_t *a)
+{
+    char *ev = evidence_text(a);
+    if (ev == NULL)
+        return -1;
+    sqlite3_stmt *s = st->stmt[S_ALERT_INSERT];
+    sqlite3_bind_text(s, 1, a->type, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, a->severity, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, a->device, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 4, a->title, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 5, a->fold_key, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 6, a->first_seen_ms);
+    sqlite3_bind_int64(s, 7, a->last_seen_ms);
+    sqlite3_bind_int64(s, 8, a->count);
+    sqlite3_bind_text(s, 9, a->state, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 10, ev, -1, SQLITE_STATIC);
+    int rc = run(st, S_ALERT_INSERT, "insert alert");
+    free(ev);
+    if (rc == 0)
+        a->id = sqlite3_last_insert_rowid(st->db);
+    return rc;
+}
+
+int ward_store_alert_update(ward_store_t *st, const ward_alert_t *a)
+{
+    char *ev = evidence_text(a);
+    if (ev == NULL)
+        return -1;
+    sqlite3_stmt *s = st->stmt[S_ALERT_UPDATE];
+    sqlite3_bind_int64(s, 1, a->id);
+    sqlite3_bind_int64(s, 2, a->first_seen_ms);
+    sqlite3_bind_int64(s, 3, a->last_seen_ms);
+    sqlite3_bind_int64(s, 4, a->count);
+    sqlite3_bind_text(s, 5, a->state, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 6, ev, -1, SQLITE_STATIC);
+    int rc = run(st, S_ALERT_UPDATE, "update alert");
+    free(ev);
+    return rc;
+}
+
+/* ---- Reading ------------------------------------------------------------------------------- */
+
+/* Prepare a read query with an optional device filter (?1) and limit (?2, -1 = none). */
+static sqlite3_stmt *query(ward_store_t *st, const char *sql, const char *device, long limit)
+{
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK) {
+        db_error(st, "query");
+        return NULL;
+    }
+    if (device != NULL)
+        sqlite3_bind_text(s, 1, device, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(s, 1);
+    sqlite3_bind_int64(s, 2, limit > 0 ? limit : -1);
+    return s;
+}
+
+static json_t *finish(ward_store_t *st, sqlite3_stmt *s, json_t *arr, int rc)
+{
+    sqlite3_finalize(s);
+    if (rc != SQLITE_DONE) {
+        db_error(st, "query");
+        json_decref(arr);
+        return NULL;
+    }
+    return arr;
+}
+
+json_t *ward_store_devices_json(ward_store_t *st, const char *device)
+{
+    sqlite3_stmt *s = query(st,
+                            "SELECT id, first_seen, last_seen, agent_version, boot_id, last_seq,"
+                            " reports, flows FROM devices WHERE ?1 IS NULL OR id = ?1"
+                            " ORDER BY id LIMIT ?2",
+                            device, 0);
+    if (s == NULL)
+        return NULL;
+    json_t *arr = json_array();
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        char t1[WARD_TIME_STRLEN], t2[WARD_TIME_STRLEN];
+        json_t *o = json_object();
+        json_object_set_new(o, "id", json_string((const char *)sqlite3_column_text(s, 0)));
+        json_object_set_new(o, "first_seen",
+                            json_string(ward_time_iso(sqlite3_column_int64(s, 1), t1, sizeof t1)));
+        json_object_set_new(o, "last_seen",
+                            json_string(ward_time_iso(sqlite3_column_int64(s, 2), t2, sizeof t2)));
+        json_object_set_new(o, "agent_version",
+                            json_string((const char *)sqlite3_column_text(s, 3)));
+        json_object_set_new(o, "boot_id", json_integer(sqlite3_column_int64(s, 4)));
+        json_object_set_new(o, "last_seq", json_integer(sqlite3_column_int64(s, 5)));
+        json_object_set_new(o, "reports", json_integer(sqlite3_column_int64(s, 6)));
+        json_object_set_new(o, "flows", json_integer(sqlite3_column_int64(s, 7)));
+        json_array_append_new(arr, o);
+    }
+    return finish(st, s, arr, rc);
+}
+
+json_t *ward_store_flows_json(ward_store_t *st, const char *device, long limit)
+{
+    sqlite3_stmt *s = query(st,
+                            "SELECT device, protocol, local_addr, local_port, remote_addr,"
+                            " remote_port, icmp_type, icmp_code, initiator, packets_in,"
+                            " packets_out, bytes_in, bytes_out, first_seen, last_seen, tcp_flags"
+                            " FROM flows WHERE ?1 IS NULL OR device = ?1"
+                            " ORDER BY first_seen, id LIMIT ?2",
+                            device, limit);
+    if (s == NULL)
+        return NULL;
+    json_t *arr = json_array();
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        ward_flow_t f;
+        memset(&f, 0, sizeof f);
+        col_text(s, 0, f.device, sizeof f.device);
+        f.proto = (uint8_t)sqlite3_column_int(s, 1);
+        const char *la = (const char *)sqlite3_column_text(s, 2);
+        const char *ra = (const char *)sqlite3_column_text(s, 4);
+        if (la == NULL || !ward_addr_parse(la, &f.local_addr))
+            memset(&f.local_addr, 0, sizeof f.local_addr);
+        if (ra == NULL || !ward_addr_parse(ra, &f.remote_addr))
+            memset(&f.remote_addr, 0, sizeof f.remote_addr);
+        f.local_port = (uint16_t)sqlite3_column_int(s, 3);
+        if (ward_wire_proto_is_icmp(f.proto))
+            f.remote_port_raw = (uint16_t)((sqlite3_column_int(s, 6) & 0xff) << 8 |
+                                           (sqlite3_column_int(s, 7) & 0xff));
+        else
+            f.remote_port_raw = (uint16_t)sqlite3_column_int(s, 5);
+        const char *init = (const char *)sqlite3_column_text(s, 8);
+        f.initiator = init && strcmp(init, "outbound") == 0  ? WARD_DIR_OUTBOUND
+                      : init && strcmp(init, "inbound") == 0 ? WARD_DIR_INBOUND
+                                                             : WARD_DIR_UNKNOWN;
+        f.packets_in = (uint64_t)sqlite3_column_int64(s, 9);
+        f.packets_out = (uint64_t)sqlite3_column_int64(s, 10);
+        f.bytes_in = (uint64_t)sqlite3_column_int64(s, 11);
+        f.bytes_out = (uint64_t)sqlite3_column_int64(s, 12);
+        f.first_seen_ms = sqlite3_column_int64(s, 13);
+        f.last_seen_ms = sqlite3_column_int64(s, 14);
+        f.has_tcp_flags = sqlite3_column_type(s, 15) != SQLITE_NULL;
+        f.tcp_flags = (uint16_t)sqlite3_column_int(s, 15);
+        json_array_append_new(arr, ward_flow_json(&f));
+    }
+    return finish(st, s, arr, rc);
+}
+
+json_t *ward_store_alerts_json(ward_store_t *st, const char *device, long limit)
+{
+    sqlite3_stmt *s = query(st,
+                            "SELECT id, type, severity, device, title, fold_key, first_seen,"
+                            " last_seen, count, state, evidence FROM alerts"
+                            " WHERE ?1 IS NULL OR device = ?1 ORDER BY id LIMIT ?2",
+                            device, limit);
+    if (s == NULL)
+        return NULL;
+    json_t *arr = json_array();
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        ward_alert_t a;
+        alert_from_row(s, &a);
+        json_array_append_new(arr, ward_alert_json(&a));
+        ward_alert_clear(&a);
+    }
+    return finish(st, s, arr, rc);
+}

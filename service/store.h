@@ -1,0 +1,92 @@
+/*
+ * store: the SQLite database (WAL mode): devices, report parts seen, flows, alerts.
+ *
+ * Writer: one connection opened read-write, owned by the worker thread; it batches work in
+ * explicit transactions (ward_store_begin / ward_store_commit). Readers (wardctl) open their own
+ * read-only connection and never create a database.
+ *
+ * Schema (version 1; times are ms since the Unix epoch, UTC):
+ *   meta(key PK, value)                       schema_version = 1
+ *   devices(id PK, first_seen, last_seen, agent_version, boot_id, last_seq, reports, flows)
+ *       first/last_seen: service receive time; reports: report parts accepted; flows: rows stored
+ *   report_parts(device, boot_id, seq, part, received, digest) PK(device, boot_id, seq, part)
+ *       one row per part processed: the duplicate filter (survives restarts); digest is a
+ *       64-bit FNV-1a of the payload, kept for replay detection
+ *   flows(id PK, device, boot_id, seq, protocol, local_addr, local_port, remote_addr, remote_port,
+ *         icmp_type, icmp_code, initiator, packets_in, packets_out, bytes_in, bytes_out,
+ *         first_seen, last_seen, tcp_flags)
+ *       one row per flow per report; addresses as text; remote_port 0 and icmp_type/icmp_code set
+ *       for ICMP/ICMPv6 (NULL otherwise); initiator 'inbound'|'outbound'|'unknown';
+ *       tcp_flags raw (out bits 0-7, in bits 8-15) or NULL
+ *   alerts(id PK, type, severity, device, title, fold_key, first_seen, last_seen, count, state,
+ *          evidence JSON text) UNIQUE(device, type, fold_key)
+ *
+ * Threads: a ward_store_t is used by one thread at a time.
+ */
+#ifndef WARD_STORE_H
+#define WARD_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "alerts.h"
+#include "flow.h"
+
+typedef struct ward_store ward_store_t;
+
+/** What one accepted report part tells about its device. */
+typedef struct ward_store_device {
+    const char *id;
+    const char *agent_version;
+    uint32_t boot_id;
+    uint64_t seq;
+    int64_t seen_ms;  /**< receive time */
+    uint64_t n_flows; /**< flows stored from this part */
+} ward_store_device_t;
+
+/**
+ * Open the database. Writer (readonly false): creates the file and schema if needed, WAL mode.
+ * Reader (readonly true): the file must exist and be a ward database. NULL + err on failure.
+ */
+ward_store_t *ward_store_open(const char *path, bool readonly, char *err, size_t err_len);
+void ward_store_close(ward_store_t *st);
+
+/** Transactions. 0 ok, -1 error (logged). */
+int ward_store_begin(ward_store_t *st);
+int ward_store_commit(ward_store_t *st);
+void ward_store_rollback(ward_store_t *st);
+
+/** Record a report part. 1 = new, 0 = already processed (a duplicate), -1 = error. */
+int ward_store_part_seen(ward_store_t *st, const char *device, uint32_t boot_id, uint64_t seq,
+                         uint32_t part, uint64_t digest, int64_t received_ms);
+
+/** Create or update the device with one more accepted part. 0 ok, -1 error. */
+int ward_store_device_upsert(ward_store_t *st, const ward_store_device_t *d);
+
+/** Store one flow of report (boot_id, seq). 0 ok, -1 error. */
+int ward_store_flow_insert(ward_store_t *st, const ward_flow_t *f, uint32_t boot_id, uint64_t seq);
+
+/** Alert by key: 1 found (into *out, evidence owned by caller), 0 none, -1 error. */
+int ward_store_alert_find(ward_store_t *st, const char *device, const char *type,
+                          const char *fold_key, ward_alert_t *out);
+/** Insert a new alert; sets a->id. 0 ok, -1 error. */
+int ward_store_alert_insert(ward_store_t *st, ward_alert_t *a);
+/** Update count, times, state, evidence of alert a->id. 0 ok, -1 error. */
+int ward_store_alert_update(ward_store_t *st, const ward_alert_t *a);
+
+/* ---- Reading (wardctl). device NULL = all devices; limit 0 = no limit. NULL on error. ---- */
+
+/** [{"id","first_seen","last_seen","agent_version","boot_id","last_seq","reports","flows"}] */
+json_t *ward_store_devices_json(ward_store_t *st, const char *device);
+/** [ward_flow_json(...)], oldest first. */
+json_t *ward_store_flows_json(ward_store_t *st, const char *device, long limit);
+/** [ward_alert_json(...)], by id. */
+json_t *ward_store_alerts_json(ward_store_t *st, const char *device, long limit);
+
+/** The last SQLite error message of this connection. */
+const char *ward_store_errmsg(ward_store_t *st);
+
+#endif
