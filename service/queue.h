@@ -3,9 +3,10 @@
  *
  * The producer (libmosquitto's on_message) copies topic and payload into one allocation and pushes
  * it. The queue is bounded in messages and in payload bytes (a message larger than the byte budget
- * still goes in when the queue is empty). When the queue is full the push waits for room instead of dropping: a QoS 1 message the
- * broker has handed over must never be lost silently; each wait is counted (back-pressure reaches
- * the broker, which holds further messages). The consumer (the worker) pops in batches.
+ * still goes in when the queue is empty). When the queue is full the push waits for room instead
+ * of dropping: a QoS 1 message the broker has handed over must never be lost silently; each wait
+ * is counted (back-pressure reaches the broker, which holds further messages). The consumer (the
+ * worker) pops in batches.
  *
  * Threads: one or more producers, one consumer; a mutex and two condition variables inside.
  * Invariant: after ward_queue_close, pushes fail and the consumer drains what is left, then gets 0.

@@ -1,25 +1,31 @@
 /*
  * The report writer: encodes the report map of proto.h into the caller's buffer, splits it into
- * numbered parts when it does not fit, hands each part to the transport, and settles the flows a
- * part carried once the transport has accepted it.
+ * numbered parts when it does not fit, hands each part to the transport, and settles what a part
+ * carried once the transport has accepted it.
  *
- * Shape of a part (keys in this order; every part is a complete report):
+ * Shape of a part (every part is a complete report map):
  *   0 version, 1 device id, 2 agent version, 3 boot id, 4 seq, 5 period start, 6 period end,
  *   7 part [i, n] (always written, also [0, 1]), 8 time base, 9 interval,
- *   part 0 only: 17 overflow (when any entry is non-empty),
  *   18 local addresses (the whole table, in every part: flows refer to it by index),
- *   part 0 only: 21 counters (non-zero ones; absent = 0), 23 malformed (when any is non-zero),
- *   16 flows (last, so that its count can be fixed after the flows that fit are written).
+ *   21 counters (part 0 only; non-zero totals, absent = 0),
+ *   17 overflow, 23 malformed, 16 flows: the items. Overflow entries (non-empty ones), malformed
+ *   reasons (non-zero ones) and flows (those with packets since last reported) are packed, in
+ *   that order, into as many parts as they need; keys 17 and 23 appear in a part only when it
+ *   carries some, key 16 always (an empty array in a heartbeat).
+ * Keys 10-15, 19, 20, 22, 24 and 25 are left for later collectors (config, listening sockets,
+ * system information, metrics, detections).
  *
  * Concurrency. The hook keeps counting while a report is written, so every value is read once,
  * under the critical section, and written at once; nothing is measured twice and trusted to be the
- * same. Counters are deltas: when the transport accepts a part, the values *in that part* are
- * subtracted from the live ones (read back from the buffer, which is the only record of them; the
- * agent keeps no second copy of the table). Packets that arrived meanwhile stay for the next report.
+ * same. Each item array is written with room for its head reserved, then the head is patched in
+ * once the items that fit are known (and the gap closed). Counters are deltas: when the transport
+ * accepts a part, the values *in that part* are subtracted from the live ones (read back from the
+ * buffer, which is the only record of them: the agent keeps no second copy of its table). Packets
+ * that arrived meanwhile stay for the next report.
  * Splitting: a measuring pass fixes the part count n; the writing pass packs greedily again with
- * the values of the moment. They only grow, so a part may take fewer flows than planned; flows
+ * the values of the moment. Values only grow, so a part may take fewer items than planned; items
  * left over after part n stay for the next report (never dropped), and a part with nothing left to
- * carry is still sent (as a heartbeat) because n was announced.
+ * carry is still sent (a heartbeat) because n was announced.
  *
  * Threads: report side only.
  */
@@ -28,29 +34,30 @@
 #include "agent_internal.h"
 #include "ward_cbor.h"
 
-/* Room reserved for the flows array head while flows are packed: a count of up to 65535. */
-#define FLOWS_HEAD_RESERVE 3u
+/* Room reserved for an item array's head while items are packed: a count up to 65535. */
+#define HEAD_RESERVE 3u
+/* Room kept free while overflow and malformed items are packed: the flows key and its head. */
+#define FLOWS_KEY_ROOM (1u + HEAD_RESERVE)
 /* Part count used when measuring: the largest, so a measured header is never smaller. */
 #define PARTS_MAX 0xffffu
+
+/* The kinds of items, in packing order. */
+enum item_kind { ITEM_OVERFLOW = 0, ITEM_MALFORMED = 1, ITEM_FLOW = 2, ITEM_KINDS_ = 3 };
 
 typedef struct report_ctx {
     uint64_t start_ms;
     uint64_t end_ms;
     uint32_t seq;
-    uint32_t count; /* flows[0, count) are this report's; later ones wait for the next */
+    uint32_t end[ITEM_KINDS_]; /* items [0, end) of each kind are this report's */
 } report_ctx_t;
 
 typedef struct part {
     uint32_t index;
     uint32_t total;
-    uint32_t cur_start; /* first flow index this part may carry */
-    uint32_t cur_end;   /* first flow index it did not reach */
-    size_t flows_off;   /* offset of the first flow array */
-    uint32_t flows_n;
-    size_t ovf_off; /* offset of the first overflow array (part 0) */
-    uint32_t ovf_n;
-    size_t mf_off; /* offset of the first malformed pair (part 0) */
-    uint32_t mf_n;
+    uint32_t start[ITEM_KINDS_]; /* first item of each kind this part may carry */
+    uint32_t stop[ITEM_KINDS_];  /* first item it did not reach */
+    size_t off[ITEM_KINDS_];     /* offset of the first item written */
+    uint32_t n[ITEM_KINDS_];     /* items written */
 } part_t;
 
 static uint64_t offset_s(const ward_agent_t *a, uint32_t s, const report_ctx_t *rc)
@@ -90,51 +97,112 @@ static void encode_flow(const ward_agent_t *a, ward__cbor_t *w, const ward__flow
     }
 }
 
-static int overflow_used(const ward__overflow_t *o)
+/*
+ * Item idx of a kind, read once under the critical section. Returns 0 when it has nothing to
+ * report (nothing written), else writes it and returns 1.
+ */
+static int encode_item(ward_agent_t *a, ward__cbor_t *w, const report_ctx_t *rc, int kind,
+                       uint32_t idx)
 {
-    return o->flows != 0 || o->packets != 0 || o->bytes != 0;
-}
-
-/* Key 17: entries that are non-empty. Entries only become non-empty while we write (only this
- * side empties them), so the first n non-empty ones always exist. */
-static void encode_overflow(ward_agent_t *a, ward__cbor_t *w, part_t *p, unsigned *keys)
-{
+    ward__flow_t f;
     ward__overflow_t o;
-    uint32_t n = 0;
-    uint32_t done = 0;
-    unsigned i;
+    uint32_t mf;
+    int has;
     WARD_DECL_CRITICAL();
 
-    WARD_ENTER_CRITICAL();
-    for (i = 0; i < WARD_OVERFLOW_SLOTS; i++) {
-        n += (uint32_t)overflow_used(&a->overflow[i]);
-    }
-    WARD_EXIT_CRITICAL();
-    if (n > 0) {
-        ward__cbor_uint(w, WARD_RK_OVERFLOW);
-        ward__cbor_array(w, n);
-        p->ovf_off = w->len;
-        p->ovf_n = n;
-        for (i = 0; i < WARD_OVERFLOW_SLOTS && done < n; i++) {
-            WARD_ENTER_CRITICAL();
-            o = a->overflow[i];
-            WARD_EXIT_CRITICAL();
-            if (overflow_used(&o)) {
-                ward__cbor_array(w, 5);
-                ward__cbor_uint(w, o.proto);
-                ward__cbor_uint(w, o.dir);
-                ward__cbor_uint(w, o.flows);
-                ward__cbor_uint(w, o.packets);
-                ward__cbor_uint(w, o.bytes);
-                done++;
-            }
+    if (kind == ITEM_FLOW) {
+        WARD_ENTER_CRITICAL();
+        f = a->flows[idx];
+        WARD_EXIT_CRITICAL();
+        has = f.pkts_out != 0 || f.pkts_in != 0;
+        if (has) {
+            encode_flow(a, w, &f, rc);
         }
+    } else if (kind == ITEM_OVERFLOW) {
+        WARD_ENTER_CRITICAL();
+        o = a->overflow[idx];
+        WARD_EXIT_CRITICAL();
+        has = o.flows != 0 || o.packets != 0 || o.bytes != 0;
+        if (has) {
+            ward__cbor_array(w, 5);
+            ward__cbor_uint(w, o.proto);
+            ward__cbor_uint(w, o.dir);
+            ward__cbor_uint(w, o.flows);
+            ward__cbor_uint(w, o.packets);
+            ward__cbor_uint(w, o.bytes);
+        }
+    } else {
+        WARD_ENTER_CRITICAL();
+        mf = a->malformed[idx];
+        WARD_EXIT_CRITICAL();
+        has = mf != 0;
+        if (has) {
+            ward__cbor_uint(w, idx); /* a map pair: reason -> packets */
+            ward__cbor_uint(w, mf);
+        }
+    }
+    return has;
+}
+
+/*
+ * Pack items of one kind from p->start[kind] under `key`, as many as fit in w->cap - room.
+ * Without any item the key is left out, unless `always`. Returns WARD_E_BUFFER only when an
+ * `always` key and its empty array do not fit.
+ */
+static ward_status_t pack(ward_agent_t *a, ward__cbor_t *w, const report_ctx_t *rc, part_t *p,
+                          int kind, unsigned key, unsigned major, size_t room, int always,
+                          unsigned *keys)
+{
+    static const uint8_t reserve[HEAD_RESERVE] = {0, 0, 0};
+    ward_status_t st = WARD_OK;
+    size_t cap = w->cap;
+    size_t key_at = w->len;
+    size_t arr_at;
+    size_t save;
+    size_t h;
+    uint32_t j = p->start[kind];
+
+    p->n[kind] = 0;
+    w->cap = cap > room ? cap - room : 0u;
+    ward__cbor_uint(w, key);
+    arr_at = w->len;
+    ward__cbor_raw(w, reserve, sizeof reserve);
+    while (!w->overflow && j < rc->end[kind]) {
+        save = w->len;
+        if (encode_item(a, w, rc, kind, j)) {
+            if (w->overflow) {
+                w->len = save; /* does not fit: the item goes to the next part */
+                break;
+            }
+            p->n[kind]++;
+        }
+        j++;
+    }
+    w->overflow = 0;
+    w->cap = cap;
+    p->stop[kind] = j;
+
+    if (p->n[kind] == 0 && !always) {
+        w->len = key_at;
+    } else if (arr_at + HEAD_RESERVE > w->cap) {
+        st = WARD_E_BUFFER;
+    } else {
+        /* The head is known now: write it and close the gap left by the reservation. */
+        h = ward__cbor_head_size(p->n[kind]);
+        if (w->buf != NULL) {
+            memmove(w->buf + arr_at + h, w->buf + arr_at + HEAD_RESERVE,
+                    w->len - (arr_at + HEAD_RESERVE));
+            (void)ward__cbor_put_head(w->buf + arr_at, major, p->n[kind]);
+        }
+        w->len -= HEAD_RESERVE - h;
+        p->off[kind] = arr_at + h;
         (*keys)++;
     }
+    return st;
 }
 
 /* Key 18: the whole local address table. */
-static void encode_local(ward_agent_t *a, ward__cbor_t *w, unsigned *keys)
+static void encode_local(ward_agent_t *a, ward__cbor_t *w)
 {
     uint8_t addr[16];
     uint8_t family;
@@ -154,11 +222,10 @@ static void encode_local(ward_agent_t *a, ward__cbor_t *w, unsigned *keys)
         WARD_EXIT_CRITICAL();
         ward__cbor_bstr(w, addr, family == 6u ? 16u : 4u);
     }
-    (*keys)++;
 }
 
-/* Key 21 (non-zero totals) and key 23 (non-zero malformed reasons). Both only grow meanwhile. */
-static void encode_counters(ward_agent_t *a, ward__cbor_t *w, part_t *p, unsigned *keys)
+/* Key 21: non-zero totals. They only grow meanwhile, so the first n non-zero ones exist. */
+static void encode_counters(ward_agent_t *a, ward__cbor_t *w)
 {
     uint64_t v;
     uint32_t n = 0;
@@ -183,58 +250,25 @@ static void encode_counters(ward_agent_t *a, ward__cbor_t *w, part_t *p, unsigne
             done++;
         }
     }
-    (*keys)++;
-
-    n = 0;
-    done = 0;
-    WARD_ENTER_CRITICAL();
-    for (i = 0; i < WARD_MF_COUNT_; i++) {
-        n += (uint32_t)(a->malformed[i] != 0);
-    }
-    WARD_EXIT_CRITICAL();
-    if (n > 0) {
-        ward__cbor_uint(w, WARD_RK_MALFORMED);
-        ward__cbor_map(w, n);
-        p->mf_off = w->len;
-        p->mf_n = n;
-        for (i = 0; i < WARD_MF_COUNT_ && done < n; i++) {
-            WARD_ENTER_CRITICAL();
-            v = a->malformed[i];
-            WARD_EXIT_CRITICAL();
-            if (v != 0) {
-                ward__cbor_uint(w, i);
-                ward__cbor_uint(w, v);
-                done++;
-            }
-        }
-        (*keys)++;
-    }
 }
 
 /*
- * Write part p->index (or measure it, when w has no buffer): the header, the part's extras, then
- * as many flows from p->cur_start as fit. Returns WARD_E_BUFFER when not even the part's header
- * fits in the buffer.
+ * Write part p->index (or measure it, when w has no buffer): the header, then as many items from
+ * p->start as fit. Returns WARD_E_BUFFER when not even the part's header fits.
  */
 static ward_status_t encode_part(ward_agent_t *a, ward__cbor_t *w, const report_ctx_t *rc,
                                  part_t *p)
 {
-    static const uint8_t reserve[FLOWS_HEAD_RESERVE] = {0, 0, 0};
     const char *version = WARD_AGENT_VERSION;
     ward_status_t st = WARD_OK;
-    unsigned keys = 10;
-    size_t arr_at;
-    size_t save;
-    size_t h;
-    uint32_t j;
-    ward__flow_t f;
-    WARD_DECL_CRITICAL();
+    unsigned keys = 11; /* 0-9 and 18 */
+    int k;
 
-    p->flows_n = 0;
-    p->ovf_n = 0;
-    p->mf_n = 0;
-    p->cur_end = p->cur_start;
-
+    for (k = 0; k < ITEM_KINDS_; k++) {
+        p->n[k] = 0;
+        p->off[k] = 0;
+        p->stop[k] = p->start[k];
+    }
     ward__cbor_map(w, 0); /* patched below: fewer than 24 keys, so one byte */
     ward__cbor_uint(w, WARD_RK_VERSION);
     ward__cbor_array(w, 2);
@@ -260,55 +294,33 @@ static ward_status_t encode_part(ward_agent_t *a, ward__cbor_t *w, const report_
     ward__cbor_uint(w, a->time_base);
     ward__cbor_uint(w, WARD_RK_INTERVAL);
     ward__cbor_uint(w, a->interval_s);
-    /* Room is left here for later collectors (listening sockets, sysinfo, detections). */
+    encode_local(a, w);
     if (p->index == 0) {
-        encode_overflow(a, w, p, &keys);
+        encode_counters(a, w);
+        keys++;
     }
-    encode_local(a, w, &keys);
-    if (p->index == 0) {
-        encode_counters(a, w, p, &keys);
-    }
-    ward__cbor_uint(w, WARD_RK_FLOWS);
-    keys++;
-    arr_at = w->len;
-    ward__cbor_raw(w, reserve, sizeof reserve);
 
-    if (w->overflow) {
+    if (w->overflow || w->len + FLOWS_KEY_ROOM > w->cap) {
         st = WARD_E_BUFFER;
     } else {
-        j = p->cur_start;
-        while (j < rc->count) {
-            WARD_ENTER_CRITICAL();
-            f = a->flows[j];
-            WARD_EXIT_CRITICAL();
-            if (f.pkts_out == 0 && f.pkts_in == 0) {
-                j++; /* nothing since last reported */
-            } else {
-                save = w->len;
-                encode_flow(a, w, &f, rc);
-                if (w->overflow) {
-                    w->len = save; /* the flow goes to the next part */
-                    w->overflow = 0;
-                    break;
-                }
-                p->flows_n++;
-                j++;
-            }
-        }
-        p->cur_end = j;
-
-        /* The array head is now known: write it and close the gap left by the reservation. */
-        h = ward__cbor_head_size(p->flows_n);
+        (void)pack(a, w, rc, p, ITEM_OVERFLOW, WARD_RK_OVERFLOW, WARD__CBOR_ARRAY, FLOWS_KEY_ROOM,
+                   0, &keys);
+        (void)pack(a, w, rc, p, ITEM_MALFORMED, WARD_RK_MALFORMED, WARD__CBOR_MAP,
+                   FLOWS_KEY_ROOM, 0, &keys);
+        st = pack(a, w, rc, p, ITEM_FLOW, WARD_RK_FLOWS, WARD__CBOR_ARRAY, 0, 1, &keys);
         if (w->buf != NULL) {
-            memmove(w->buf + arr_at + h, w->buf + arr_at + FLOWS_HEAD_RESERVE,
-                    w->len - (arr_at + FLOWS_HEAD_RESERVE));
-            (void)ward__cbor_put_head(w->buf + arr_at, WARD__CBOR_ARRAY, p->flows_n);
             (void)ward__cbor_put_head(w->buf, WARD__CBOR_MAP, keys);
         }
-        w->len -= FLOWS_HEAD_RESERVE - h;
-        p->flows_off = arr_at + h;
     }
     return st;
+}
+
+/* Whether part p reached the end of every kind of item. */
+static int part_done(const report_ctx_t *rc, const part_t *p)
+{
+    return p->stop[ITEM_OVERFLOW] >= rc->end[ITEM_OVERFLOW] &&
+           p->stop[ITEM_MALFORMED] >= rc->end[ITEM_MALFORMED] &&
+           p->stop[ITEM_FLOW] >= rc->end[ITEM_FLOW];
 }
 
 static int get_uint(const uint8_t *buf, size_t len, size_t *pos, uint64_t *v)
@@ -326,21 +338,22 @@ static uint32_t sub32(uint32_t have, uint64_t sent)
 /* The transport accepted part p: take what it carried off the live deltas. */
 static void settle_part(ward_agent_t *a, const uint8_t *buf, size_t len, const part_t *p)
 {
-    size_t pos = p->flows_off;
+    size_t pos = p->off[ITEM_FLOW];
     uint64_t v[WARD_FP_COUNT_];
     uint64_t alen = 0;
     const uint8_t *remote;
     unsigned major = 0;
     uint64_t n = 0;
-    uint32_t j = p->cur_start;
+    uint32_t j = p->start[ITEM_FLOW];
     uint32_t k;
     unsigned i;
     int bad = 0;
-    ward__flow_t *f = NULL;
+    int match;
+    ward__flow_t *f;
     ward__overflow_t *o;
     WARD_DECL_CRITICAL();
 
-    for (k = 0; k < p->flows_n && !bad; k++) {
+    for (k = 0; k < p->n[ITEM_FLOW] && !bad; k++) {
         memset(v, 0, sizeof v);
         remote = NULL;
         bad = ward__cbor_read_head(buf, len, &pos, &major, &n) != 0 || major != WARD__CBOR_ARRAY ||
@@ -357,37 +370,40 @@ static void settle_part(ward_agent_t *a, const uint8_t *buf, size_t len, const p
                 bad = get_uint(buf, len, &pos, &v[i]);
             }
         }
-        /* The part's flows are a subsequence of flows[cur_start, cur_end), in order: find the
-         * next one with this key. Keys never change while the report side holds the table. */
-        while (!bad && j < p->cur_end) {
+        /* The part's flows are a subsequence of flows[start, stop), in order: find the next one
+         * with this key (keys never change, and only this side moves flows; the compare is in the
+         * critical section anyway because the hook may write the same meta byte). */
+        while (!bad && j < p->stop[ITEM_FLOW]) {
             f = &a->flows[j];
-            if (f->proto == v[WARD_FP_PROTO] && (f->meta & WARD__FM_LOCAL_MASK) == v[WARD_FP_LOCAL_ADDR] &&
-                f->local_port == v[WARD_FP_LOCAL_PORT] && f->remote_port == v[WARD_FP_REMOTE_PORT] &&
-                memcmp(f->remote, remote, (size_t)alen) == 0) {
-                break;
-            }
-            j++;
-        }
-        if (!bad && j < p->cur_end) {
             WARD_ENTER_CRITICAL();
-            f->pkts_out = sub32(f->pkts_out, v[WARD_FP_PACKETS_OUT]);
-            f->pkts_in = sub32(f->pkts_in, v[WARD_FP_PACKETS_IN]);
-            f->bytes_out = sub32(f->bytes_out, v[WARD_FP_BYTES_OUT]);
-            f->bytes_in = sub32(f->bytes_in, v[WARD_FP_BYTES_IN]);
-            f->meta = (uint8_t)(f->meta | WARD__FM_CONTINUED | WARD__FM_ACTIVE);
-            if (f->pkts_out == 0 && f->pkts_in == 0) {
-                /* Nothing arrived while the part was out: flags start afresh. Otherwise they
-                 * stay (a superset is reported next time; never a flag lost). */
-                f->tcp_out = 0;
-                f->tcp_in = 0;
+            match = f->proto == v[WARD_FP_PROTO] &&
+                    (f->meta & WARD__FM_LOCAL_MASK) == v[WARD_FP_LOCAL_ADDR] &&
+                    f->local_port == v[WARD_FP_LOCAL_PORT] &&
+                    f->remote_port == v[WARD_FP_REMOTE_PORT] &&
+                    memcmp(f->remote, remote, (size_t)alen) == 0;
+            if (match) {
+                f->pkts_out = sub32(f->pkts_out, v[WARD_FP_PACKETS_OUT]);
+                f->pkts_in = sub32(f->pkts_in, v[WARD_FP_PACKETS_IN]);
+                f->bytes_out = sub32(f->bytes_out, v[WARD_FP_BYTES_OUT]);
+                f->bytes_in = sub32(f->bytes_in, v[WARD_FP_BYTES_IN]);
+                f->meta = (uint8_t)(f->meta | WARD__FM_CONTINUED | WARD__FM_ACTIVE);
+                if (f->pkts_out == 0 && f->pkts_in == 0) {
+                    /* Nothing arrived while the part was out: flags start afresh. Otherwise
+                     * they stay (a superset next time; never a flag lost). */
+                    f->tcp_out = 0;
+                    f->tcp_in = 0;
+                }
             }
             WARD_EXIT_CRITICAL();
             j++;
+            if (match) {
+                break;
+            }
         }
     }
 
-    pos = p->ovf_off;
-    for (k = 0; k < p->ovf_n && !bad; k++) {
+    pos = p->off[ITEM_OVERFLOW];
+    for (k = 0; k < p->n[ITEM_OVERFLOW] && !bad; k++) {
         bad = ward__cbor_read_head(buf, len, &pos, &major, &n) != 0 || major != WARD__CBOR_ARRAY ||
               n != 5u;
         for (i = 0; i < 5u && !bad; i++) {
@@ -411,8 +427,8 @@ static void settle_part(ward_agent_t *a, const uint8_t *buf, size_t len, const p
         WARD_EXIT_CRITICAL();
     }
 
-    pos = p->mf_off;
-    for (k = 0; k < p->mf_n && !bad; k++) {
+    pos = p->off[ITEM_MALFORMED];
+    for (k = 0; k < p->n[ITEM_MALFORMED] && !bad; k++) {
         bad = get_uint(buf, len, &pos, &v[0]) || get_uint(buf, len, &pos, &v[1]) ||
               v[0] >= WARD_MF_COUNT_;
         if (!bad) {
@@ -456,34 +472,40 @@ ward_status_t ward__report_send(ward_agent_t *agent, uint64_t now_ms, uint8_t *b
     part_t p;
     ward__cbor_t w;
     uint32_t total = 0;
-    uint32_t cursor = 0;
     uint32_t accepted = 0;
     uint32_t i;
+    int k;
+    int progress;
+    int done = 0;
     int32_t r;
     WARD_DECL_CRITICAL();
 
     rc.start_ms = agent->period_start_ms;
     rc.end_ms = now_ms > rc.start_ms ? now_ms : rc.start_ms;
     rc.seq = agent->seq;
+    rc.end[ITEM_OVERFLOW] = WARD_OVERFLOW_SLOTS;
+    rc.end[ITEM_MALFORMED] = WARD_MF_COUNT_;
     WARD_ENTER_CRITICAL();
-    rc.count = agent->flow_count;
+    rc.end[ITEM_FLOW] = agent->flow_count;
     WARD_EXIT_CRITICAL();
 
     /* Plan: how many parts. Measured with the largest part numbers, so no real header is larger. */
-    do {
+    memset(&p, 0, sizeof p);
+    while (st == WARD_OK && !done) {
         ward__cbor_init(&w, NULL, cap);
         p.index = total;
         p.total = PARTS_MAX;
-        p.cur_start = cursor;
         st = encode_part(agent, &w, &rc, &p);
-        if (st == WARD_OK && p.flows_n == 0 && p.cur_end < rc.count && total > 0) {
-            st = WARD_E_BUFFER; /* one flow alone does not fit beside the header */
+        progress = 0;
+        for (k = 0; k < ITEM_KINDS_; k++) {
+            progress |= p.n[k] != 0;
+            p.start[k] = p.stop[k];
         }
-        cursor = p.cur_end;
+        done = part_done(&rc, &p);
         total++;
-    } while (st == WARD_OK && cursor < rc.count && total < PARTS_MAX);
-    if (st == WARD_OK && cursor < rc.count) {
-        st = WARD_E_BUFFER;
+        if (st == WARD_OK && !done && (total >= PARTS_MAX || (!progress && total > 1))) {
+            st = WARD_E_BUFFER; /* one item alone does not fit beside the header */
+        }
     }
 
     if (st == WARD_OK && total > 1) {
@@ -491,19 +513,22 @@ ward_status_t ward__report_send(ward_agent_t *agent, uint64_t now_ms, uint8_t *b
         agent->counters[WARD_CTR_REPORTS_SPLIT]++;
         WARD_EXIT_CRITICAL();
     }
-    cursor = 0;
+    memset(&p, 0, sizeof p);
+    done = 0;
     for (i = 0; st == WARD_OK && i < total; i++) {
         ward__cbor_init(&w, buf, cap);
         p.index = i;
         p.total = total;
-        p.cur_start = cursor;
         st = encode_part(agent, &w, &rc, &p);
         if (st == WARD_OK) {
             r = t->publish(t->ctx, buf, w.len, 0);
             if (r > 0 && (size_t)r == w.len) {
                 settle_part(agent, buf, w.len, &p);
                 accepted++;
-                cursor = p.cur_end;
+                done = part_done(&rc, &p);
+                for (k = 0; k < ITEM_KINDS_; k++) {
+                    p.start[k] = p.stop[k];
+                }
             } else {
                 if (r < 0) {
                     WARD_ENTER_CRITICAL();
@@ -518,7 +543,7 @@ ward_status_t ward__report_send(ward_agent_t *agent, uint64_t now_ms, uint8_t *b
     if (accepted > 0) {
         agent->seq++; /* the service saw this seq: the next report needs a new one */
     }
-    if (st == WARD_OK && cursor >= rc.count) {
+    if (st == WARD_OK && done) {
         agent->period_start_ms = rc.end_ms;
         evict_idle(agent);
     }

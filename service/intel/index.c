@@ -53,7 +53,7 @@
 #define GRP 0x80000000u    /* ref flag: a group of ids, not one id */
 #define V4_BUCKETS 65536u  /* IPv4 directory: top 16 bits */
 #define V6R_BUCKETS 65536u /* IPv6 range directory: top 16 bits */
-#define LINEAR_MAX 8u      /* below this many keys a linear scan beats a binary search */
+#define LINEAR_MAX 32u     /* up to this many keys a branch-free count beats a binary search */
 
 typedef struct v4top {
     uint64_t any; /* bit s: /22 slot s of this /16 holds an exact address or meets a range */
@@ -230,7 +230,9 @@ static size_t ref_all(const ward_intel_index_t *idx, uint32_t ref, int64_t now, 
  * Lookup
  */
 
-/* Position of key among a[lo..hi) (sorted), or UINT32_MAX. */
+/* Position of key among a[lo..hi) (sorted), or UINT32_MAX. Buckets are short (a /16's share of
+ * the addresses), so after narrowing a long one the last step counts the smaller keys without
+ * branches, which the compiler vectorises and the branch predictor cannot get wrong. */
 static inline uint32_t find_u16(const uint16_t *a, uint32_t lo, uint32_t hi, uint16_t key)
 {
     uint32_t end = hi;
@@ -241,8 +243,10 @@ static inline uint32_t find_u16(const uint16_t *a, uint32_t lo, uint32_t hi, uin
         else
             hi = mid;
     }
-    while (lo < hi && a[lo] < key)
-        lo++;
+    uint32_t cnt = 0;
+    for (uint32_t j = lo; j < hi; j++)
+        cnt += a[j] < key;
+    lo += cnt;
     return (lo < end && a[lo] == key) ? lo : UINT32_MAX;
 }
 
@@ -278,9 +282,10 @@ static inline uint32_t v4_range(const ward_intel_index_t *idx, uint32_t k)
         else
             hi = mid;
     }
-    while (lo < hi && b[lo].key <= k)
-        lo++;
-    return b[lo - 1].val;
+    uint32_t cnt = 0;
+    for (uint32_t j = lo; j < hi; j++)
+        cnt += b[j].key <= k;
+    return b[lo + cnt - 1].val;
 }
 
 /* False when no IPv6 indicator is anywhere near (hi, lo): the prefilter for IPv6 misses. */
@@ -319,9 +324,10 @@ static inline uint32_t v6_range(const ward_intel_index_t *idx, uint64_t ahi, uin
         else
             hi = mid;
     }
-    while (lo < hi && (bh[lo] < ahi || (bh[lo] == ahi && bl[lo] <= alo)))
-        lo++;
-    return idx->v6bval[lo - 1];
+    uint32_t cnt = 0;
+    for (uint32_t j = lo; j < hi; j++)
+        cnt += bh[j] < ahi || (bh[j] == ahi && bl[j] <= alo);
+    return idx->v6bval[lo + cnt - 1];
 }
 
 uint32_t ward_intel_index_lookup(const ward_intel_index_t *idx, const ward_ip_t *addr, int64_t now)
@@ -345,6 +351,61 @@ uint32_t ward_intel_index_lookup(const ward_intel_index_t *idx, const ward_ip_t 
             return id;
     }
     return WARD_INTEL_NONE;
+}
+
+/* Prefetches what the lookup of addr will read first: its directory entry or prefilter word. */
+static inline void prefetch_first(const ward_intel_index_t *idx, const ward_ip_t *addr)
+{
+    uint64_t hi = load_be64(addr->b), lo = load_be64(addr->b + 8);
+    if (is_v4_space(hi, lo)) {
+        __builtin_prefetch(&idx->v4top[(uint32_t)lo >> 16]);
+    } else {
+        uint64_t p = hi >> idx->v6anyshift;
+        __builtin_prefetch(&idx->v6any[p >> 6]);
+    }
+}
+
+/* Prefetches the second level for addr, when its prefilter lets it through. */
+static inline void prefetch_second(const ward_intel_index_t *idx, const ward_ip_t *addr)
+{
+    uint64_t hi = load_be64(addr->b), lo = load_be64(addr->b + 8);
+    if (is_v4_space(hi, lo)) {
+        uint32_t k = (uint32_t)lo;
+        if (!v4_maybe(idx, k))
+            return;
+        const v4top_t *t = &idx->v4top[k >> 16];
+        __builtin_prefetch(&idx->v4xkey[t->x]);
+        __builtin_prefetch(&idx->v4b[t->r]);
+    } else {
+        if (!v6_maybe(idx, hi))
+            return;
+        uint64_t h = hash128(hi, lo, idx->seed);
+        __builtin_prefetch(&idx->v6xdir[h >> idx->v6xshift]);
+        __builtin_prefetch(&idx->v6rdir[hi >> 48]);
+    }
+}
+
+void ward_intel_index_lookup_many(const ward_intel_index_t *idx, const ward_ip_t *addrs, size_t n,
+                                  int64_t now, uint32_t *ids)
+{
+    /* A software pipeline: first-level data for lookup i + 2D, second-level for i + D, lookup i. */
+    enum { D = 8 };
+    if (idx == NULL || addrs == NULL || ids == NULL) {
+        for (size_t i = 0; ids != NULL && i < n; i++)
+            ids[i] = WARD_INTEL_NONE;
+        return;
+    }
+    for (size_t i = 0; i < n && i < 2 * D; i++)
+        prefetch_first(idx, &addrs[i]);
+    for (size_t i = 0; i < n && i < D; i++)
+        prefetch_second(idx, &addrs[i]);
+    for (size_t i = 0; i < n; i++) {
+        if (i + 2 * D < n)
+            prefetch_first(idx, &addrs[i + 2 * D]);
+        if (i + D < n)
+            prefetch_second(idx, &addrs[i + D]);
+        ids[i] = ward_intel_index_lookup(idx, &addrs[i], now);
+    }
 }
 
 size_t ward_intel_index_lookup_all(const ward_intel_index_t *idx, const ward_ip_t *addr,

@@ -84,6 +84,14 @@ void ward_intel_index_free(ward_intel_index_t *idx);
 uint32_t ward_intel_index_lookup(const ward_intel_index_t *idx, const ward_ip_t *addr, int64_t now);
 
 /**
+ * The longest match for each of addrs[0..n) into ids[0..n): the same answers as n calls of
+ * ward_intel_index_lookup, faster, because the memory each lookup needs is prefetched a few
+ * lookups ahead instead of waited for one lookup at a time. For batches of flows (a report).
+ */
+void ward_intel_index_lookup_many(const ward_intel_index_t *idx, const ward_ip_t *addrs, size_t n,
+                                  int64_t now, uint32_t *ids);
+
+/**
  * Every indicator that matches addr at time now: most specific prefix first; on one prefix by
  * confidence (highest first), then id. Writes at most max ids to ids (which may be NULL when max is
  * 0) and returns how many match, which may be more than max (call again with a bigger buffer).

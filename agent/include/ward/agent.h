@@ -80,4 +80,14 @@ ward_status_t ward_agent_poll(ward_agent_t *agent, uint64_t now_ms, uint8_t *buf
 /** Like ward_agent_poll() but sends a report now, due or not (shutdown, end of a capture). */
 ward_status_t ward_agent_flush(ward_agent_t *agent, uint64_t now_ms, uint8_t *buf, size_t cap);
 
+/**
+ * Add n to an application counter (reported in WARD_RK_COUNTERS as a total since boot).
+ * Call from the report side's thread, like ward_agent_poll().
+ * @param counter WARD_CTR_MSGS_SENT, WARD_CTR_MSGS_RECEIVED, WARD_CTR_CONNECT_ATTEMPTS,
+ *                WARD_CTR_AUTH_FAILURES or WARD_CTR_PARSE_ERRORS; the other counters belong to
+ *                the agent.
+ * @return WARD_OK, or WARD_E_ARG (NULL or uninitialised agent, counter not an application one).
+ */
+ward_status_t ward_agent_note(ward_agent_t *agent, int counter, uint32_t n);
+
 #endif /* WARD_AGENT_H */

@@ -19,9 +19,10 @@
 #define WARD_MAX_FLOWS 64
 #endif
 
-/** Distinct local (device) addresses tracked. Range 1..16. */
+/** Distinct local (device) addresses tracked: the device's own unicast addresses plus the
+ *  multicast and broadcast destinations it receives (224.0.0.251, ff02::1, ...). Range 1..16. */
 #ifndef WARD_MAX_LOCAL_ADDRS
-#define WARD_MAX_LOCAL_ADDRS 4
+#define WARD_MAX_LOCAL_ADDRS 8
 #endif
 
 /** Default report interval in seconds. Range 10..86400. */
@@ -29,9 +30,10 @@
 #define WARD_REPORT_INTERVAL_S 60
 #endif
 
-/** Smallest report buffer ward_agent_poll() accepts: one header plus one IPv6 flow. */
+/** Smallest report buffer ward_agent_poll() accepts: the largest fixed part of a report (64-char
+ *  device id, 64-bit counters, every local address) plus one IPv6 flow. */
 #ifndef WARD_REPORT_MIN_BUFFER
-#define WARD_REPORT_MIN_BUFFER 256
+#define WARD_REPORT_MIN_BUFFER (288 + 17 * WARD_MAX_LOCAL_ADDRS)
 #endif
 
 /** A report buffer size that fits a typical report in one part. */
@@ -131,6 +133,14 @@
 #if WARD_OVERFLOW_FILTER_BITS < 8 || WARD_OVERFLOW_FILTER_BITS > 65536 || \
     (WARD_OVERFLOW_FILTER_BITS & (WARD_OVERFLOW_FILTER_BITS - 1)) != 0
 #error "WARD_OVERFLOW_FILTER_BITS must be a power of two, 8..65536"
+#endif
+/* Every report part repeats the local address table (flows refer to it by index): a part with a
+ * short device id, the full table of IPv6 addresses and one flow must fit in the smallest buffer.
+ * (The true worst case, with a 64-character id and 64-bit counters, is about
+ * 270 + 17 * WARD_MAX_LOCAL_ADDRS bytes: poll() returns WARD_E_BUFFER, keeping the data, when a
+ * buffer cannot hold the fixed part of a report.) */
+#if WARD_REPORT_MIN_BUFFER < 110 + 17 * WARD_MAX_LOCAL_ADDRS
+#error "WARD_REPORT_MIN_BUFFER is too small for WARD_MAX_LOCAL_ADDRS (see the comment above)"
 #endif
 #if WARD_REPORT_RETRY_S < 1 || WARD_REPORT_RETRY_S > 86400
 #error "WARD_REPORT_RETRY_S must be 1..86400"

@@ -581,6 +581,71 @@ static void test_overflow_reported(void **state)
     assert_int_equal(agent.flow_count, 1);
 }
 
+static void test_split_items(void **state)
+{
+    (void)state;
+    uint8_t p[2048], r4[4], l4[8] = {0};
+    for (unsigned i = 0; agent.flow_count < WARD_MAX_FLOWS; i++)
+        tcp_conn6(i, (uint16_t)(30000 + i), 1, T0 + 1000);
+    /* Fill every overflow entry (both directions, many protocols) with large counts, and every
+     * malformed reason: more than one small part holds besides the header. */
+    uint64_t ovf_pkts = 0, ovf_bytes = 0;
+    tu_remote4(r4, 77);
+    for (unsigned proto = 140; proto < 140 + WARD_OVERFLOW_SLOTS; proto++) {
+        for (int dir = WARD_DIR_OUTBOUND; dir <= WARD_DIR_INBOUND; dir++) {
+            size_t n = tu_ipv4(p, dir == WARD_DIR_OUTBOUND ? TU_DEV4 : r4,
+                               dir == WARD_DIR_OUTBOUND ? r4 : TU_DEV4, (uint8_t)proto, 0, 0, l4,
+                               sizeof l4);
+            p[2] = 0xff; /* IP length 65535 with 28 bytes captured: big byte counts */
+            p[3] = 0xff;
+            for (unsigned k = 0; k < 300; k++) {
+                assert_int_equal(feed(dir, p, n, T0 + 2000), WARD_OK);
+                ovf_pkts++;
+                ovf_bytes += 65535;
+            }
+        }
+    }
+    size_t n = tu_v4_tcp(p, TU_DEV4, r4, 1, 2, 0, 0);
+    uint8_t q[64];
+    memcpy(q, p, n);
+    feed(WARD_DIR_INBOUND, q, 10, T0); /* truncated */
+    q[0] = 0x30;
+    feed(WARD_DIR_INBOUND, q, n, T0); /* bad version */
+    q[0] = 0x44;
+    feed(WARD_DIR_INBOUND, q, n, T0); /* bad IHL */
+    memcpy(q, p, n);
+    q[32] = 0x30;
+    feed(WARD_DIR_INBOUND, q, n, T0); /* TCP data offset 3 */
+
+    assert_int_equal(ward_agent_flush(&agent, T0 + 60000, buf, WARD_REPORT_MIN_BUFFER), WARD_OK);
+    tu_totals_t t;
+    tu_totals(&tt, 0, &t);
+    assert_int_equal(t.ovf_pkts, ovf_pkts);
+    assert_int_equal(t.ovf_bytes, ovf_bytes);
+    size_t entries = 0, with_ovf = 0;
+    uint64_t bad = 0;
+    for (size_t i = 0; i < tt.nparts; i++) {
+        const tu_report_t *r = tu_decode(tt.parts[i], tt.lens[i]);
+        assert_true(tt.lens[i] <= WARD_REPORT_MIN_BUFFER);
+        assert_int_equal(r->part_n, tt.nparts);
+        entries += r->novf;
+        with_ovf += r->novf > 0;
+        for (unsigned k = 0; k < WARD_MF_COUNT_; k++)
+            bad += r->malformed[k];
+    }
+    assert_int_equal(entries, WARD_OVERFLOW_SLOTS); /* every entry once, over several parts */
+    if (WARD_OVERFLOW_SLOTS * 20 > WARD_REPORT_MIN_BUFFER)
+        assert_true(with_ovf > 1); /* they cannot all fit in one part */
+    assert_int_equal(bad, 4);
+    printf("%u overflow entries and %d flows in %zu parts\n", WARD_OVERFLOW_SLOTS, WARD_MAX_FLOWS,
+           tt.nparts);
+    /* All settled. */
+    assert_int_equal(ward_agent_flush(&agent, T0 + 61000, buf, WARD_REPORT_MIN_BUFFER), WARD_OK);
+    const tu_report_t *r = last_part();
+    assert_int_equal(r->novf, 0);
+    assert_false(r->has_malformed);
+}
+
 /* Small xorshift generator: the test is reproducible. */
 static uint32_t rng = 12345;
 static uint32_t rnd(void)
@@ -659,7 +724,7 @@ static void test_invariant_random(void **state)
         settled_from = tt.nparts;
     }
     tt.accept = -1;
-    assert_int_equal(ward_agent_flush(&agent, now + 1000, buf, 300), WARD_OK);
+    assert_int_equal(ward_agent_flush(&agent, now + 1000, buf, WARD_REPORT_MIN_BUFFER + 44), WARD_OK);
     for (size_t i = settled_from; i < tt.nparts; i++) {
         const tu_report_t *r = tu_decode(tt.parts[i], tt.lens[i]);
         for (unsigned k = 0; k < WARD_MF_COUNT_; k++)
@@ -700,6 +765,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_wire_size, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deltas_and_continued, setup, teardown),
         cmocka_unit_test_setup_teardown(test_split, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_split_items, setup, teardown),
         cmocka_unit_test_setup_teardown(test_transport_later, setup, teardown),
         cmocka_unit_test_setup_teardown(test_partial_accept, setup, teardown),
         cmocka_unit_test_setup_teardown(test_transport_failure, setup, teardown),

@@ -397,6 +397,10 @@ static void crosscheck_round(size_t n, size_t lookups)
     int64_t bnow = build_now[rnd() % 2];
     ward_intel_index_t *idx = ward_intel_index_build(v, n, bnow);
     assert_non_null(idx);
+    ward_ip_t *qs = calloc(lookups, sizeof *qs);
+    uint32_t *many = calloc(lookups, sizeof *many);
+    assert_non_null(qs);
+    assert_non_null(many);
     for (size_t q = 0; q < lookups; q++) {
         ward_ip_t a;
         unsigned r = (unsigned)(rnd() % 10);
@@ -409,6 +413,7 @@ static void crosscheck_round(size_t n, size_t lookups)
                 from = 96 + (unsigned)(rnd() % 33);
             a = perturb(base, from);
         }
+        qs[q] = a;
         static const int64_t look_now[] = {0, 150, 250, 1000};
         int64_t now = look_now[rnd() % 4];
         if (now < bnow)
@@ -431,6 +436,12 @@ static void crosscheck_round(size_t n, size_t lookups)
         for (size_t i = 0; i < nw; i++)
             assert_int_equal(got[i], want[i]);
     }
+    /* The batch call answers exactly what the single one does. */
+    ward_intel_index_lookup_many(idx, qs, lookups, 250, many);
+    for (size_t q = 0; q < lookups; q++)
+        assert_int_equal(many[q], ward_intel_index_lookup(idx, &qs[q], 250));
+    free(qs);
+    free(many);
     ward_intel_index_free(idx);
     free(v);
     free(want);
