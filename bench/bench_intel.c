@@ -429,9 +429,9 @@ static void reload(const char *family, const ward_indicator_t *v, size_t n, cons
     pthread_join(th, NULL);
     printf("intel reload family=%s indicators=%zu build_s=%.3f publish_s=%.6f reload_s=%.3f "
            "worst_lookup_us=%.1f lookups_during=%" PRIu64 " over_10us_during=%" PRIu64
-           " worst_lookup_us_quiet=%.1f lookups_quiet=%" PRIu64 "\n",
+           " worst_lookup_us_quiet=%.1f lookups_quiet=%" PRIu64 " over_10us_quiet=%" PRIu64 "\n",
            family, n, t1 - t0, t2 - t1, t2 - t0, r.worst[1], r.count[1], r.over10us[1], r.worst[0],
-           r.count[0]);
+           r.count[0], r.over10us[0]);
     fflush(stdout);
     ward_intel_live_destroy(live);
 }
