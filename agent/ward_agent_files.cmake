@@ -5,6 +5,8 @@ set(WARD_AGENT_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/src/status.c
   ${CMAKE_CURRENT_LIST_DIR}/src/agent.c
   ${CMAKE_CURRENT_LIST_DIR}/src/cbor.c
+  ${CMAKE_CURRENT_LIST_DIR}/src/config.c
+  ${CMAKE_CURRENT_LIST_DIR}/src/detect.c
   ${CMAKE_CURRENT_LIST_DIR}/src/flow.c
   ${CMAKE_CURRENT_LIST_DIR}/src/packet.c
   ${CMAKE_CURRENT_LIST_DIR}/src/report.c

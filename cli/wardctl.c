@@ -7,6 +7,8 @@
  * devices/flows/alerts read the wardd database through its own read-only connection (it never
  * creates one): an aligned table for people, or with --json a JSON array with the shapes of
  * store.h and alerts.h. decode prints a CBOR report (FILE or stdin) as JSON with named fields.
+ * flows lists, besides the flows ("overflow": false), the overflow summaries of the reports
+ * ("overflow": true; store.h, ward_store_overflow_json): in the table, a line marked OVERFLOW.
  *
  * Exit codes: 0 ok, 1 runtime error (missing database, invalid report), 2 usage error.
  * Single-threaded.
@@ -22,6 +24,9 @@
 #include "log.h"
 #include "store.h"
 #include "wire.h"
+#include "wardctl_group.h"
+#include "wardctl_hygiene.h"
+#include "wardctl_intel.h"
 
 #define EXIT_RUNTIME 1
 #define EXIT_USAGE 2
@@ -36,11 +41,21 @@ static void usage(FILE *out)
             "       wardctl --db PATH flows   [--device ID] [--limit N] [--json]\n"
             "       wardctl --db PATH alerts  [--device ID] [--limit N] [--json]\n"
             "       wardctl decode [FILE]\n"
+            "       wardctl intel check ADDRESS [--feed PATH]... [--json]   (see wardctl intel --help)\n"
+            "       wardctl --db PATH recommendations [--device ID] [--json]\n"
+            "       wardctl --db PATH group apply FILE\n"
+            "       wardctl --db PATH group list|show GROUP|learned GROUP [--freeze] [--json]\n"
+            "       wardctl --db PATH device set-group ID GROUP\n"
             "\n"
             "  devices   devices that reported: first/last seen, agent version, reports, flows\n"
-            "  flows     stored flows, oldest first\n"
+            "  flows     stored flows, oldest first, with the overflow summaries (traffic the\n"
+            "            agent's flow table had no room for; \"overflow\": true in --json)\n"
             "  alerts    alerts, by id\n"
             "  decode    print a CBOR report (FILE, or stdin) as JSON with named fields\n"
+            "  recommendations  hygiene recommendations, open first (docs/hygiene.md)\n"
+            "  group     security groups: apply a rules file (all valid or nothing stored), list,\n"
+            "            show one, show what one learned or --freeze it into rules (docs/rules.md)\n"
+            "  device set-group  put a device into a group (\"default\" when never set)\n"
             "\n"
             "  --db PATH     the wardd database (must exist; never created)\n"
             "  --device ID   only this device\n"
@@ -100,10 +115,30 @@ static void remote(json_t *o, char *buf, size_t len)
         endpoint(addr, json_integer_value(json_object_get(o, "remote_port")), buf, len);
 }
 
+/* The cells of an overflow summary row where a flow has its endpoints: clearly not a flow. */
+static bool overflow_cell(json_t *row, const col_t *c, char *buf, size_t len)
+{
+    if (!json_is_true(json_object_get(row, "overflow")))
+        return false;
+    if (c->kind == C_ENDPOINT_LOCAL)
+        snprintf(buf, len, "OVERFLOW");
+    else if (c->kind == C_ENDPOINT_REMOTE) {
+        const char *dir = json_string_value(json_object_get(row, "direction"));
+        snprintf(buf, len, "%lld untracked flows, %s",
+                 (long long)json_integer_value(json_object_get(row, "flows")), dir ? dir : "?");
+    } else if (strcmp(c->key, "initiator") == 0)
+        snprintf(buf, len, "-");
+    else
+        return false;
+    return true;
+}
+
 static char *cell(json_t *row, const col_t *c)
 {
     char buf[512];
     json_t *v = json_object_get(row, c->key);
+    if (overflow_cell(row, c, buf, sizeof buf))
+        return strdup(buf);
     switch (c->kind) {
     case C_INT:
         snprintf(buf, sizeof buf, "%lld", (long long)json_integer_value(v));
@@ -233,6 +268,38 @@ static const col_t alert_cols[] = {
 
 /* ---- Commands ------------------------------------------------------------------------------ */
 
+/*
+ * The flows and the overflow summaries of the reports, merged oldest first (by first_seen; a
+ * summary's first_seen is its report's period start), at most limit rows. Flows get
+ * "overflow": false, summaries "overflow": true. NULL on a database error.
+ */
+static json_t *flows_with_overflow(ward_store_t *st, const char *device, long limit)
+{
+    json_t *flows = ward_store_flows_json(st, device, limit);
+    json_t *ov = flows ? ward_store_overflow_json(st, device, limit) : NULL;
+    json_t *out = ov ? json_array() : NULL;
+    size_t i = 0, j = 0, nf = json_array_size(flows), no = json_array_size(ov);
+    while (out != NULL && (i < nf || j < no) &&
+           (limit <= 0 || json_array_size(out) < (size_t)limit)) {
+        json_t *f = i < nf ? json_array_get(flows, i) : NULL;
+        json_t *o = j < no ? json_array_get(ov, j) : NULL;
+        /* ISO-8601 UTC times of one format compare as strings. */
+        const char *tf = f ? json_string_value(json_object_get(f, "first_seen")) : NULL;
+        const char *to = o ? json_string_value(json_object_get(o, "first_seen")) : NULL;
+        if (f != NULL && (o == NULL || strcmp(tf ? tf : "", to ? to : "") <= 0)) {
+            json_object_set_new(f, "overflow", json_false());
+            json_array_append(out, f);
+            i++;
+        } else {
+            json_array_append(out, o);
+            j++;
+        }
+    }
+    json_decref(flows);
+    json_decref(ov);
+    return out;
+}
+
 static int cmd_query(const char *db, const char *what, const char *device, long limit, bool json)
 {
     char err[512];
@@ -249,7 +316,7 @@ static int cmd_query(const char *db, const char *what, const char *device, long 
         cols = device_cols;
         ncols = sizeof device_cols / sizeof device_cols[0];
     } else if (strcmp(what, "flows") == 0) {
-        rows = ward_store_flows_json(st, device, limit);
+        rows = flows_with_overflow(st, device, limit);
         cols = flow_cols;
         ncols = sizeof flow_cols / sizeof flow_cols[0];
     } else {
@@ -325,12 +392,15 @@ int main(int argc, char **argv)
     static const struct option longopts[] = {
         {"db", required_argument, NULL, 'd'},    {"device", required_argument, NULL, 'D'},
         {"limit", required_argument, NULL, 'l'}, {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
+        {"help", no_argument, NULL, 'h'},        {"freeze", no_argument, NULL, 'F'},
+        {NULL, 0, NULL, 0},
     };
     const char *db = NULL, *device = NULL;
     long limit = 0;
-    bool json = false;
+    bool json = false, freeze = false;
     int c;
+    if (argc > 1 && strcmp(argv[1], "intel") == 0) /* its own options: wardctl_intel.c */
+        return wardctl_intel(argc - 1, argv + 1);
     ward_log_init("wardctl", WARD_LOG_WARN);
     opterr = 0;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -355,6 +425,9 @@ int main(int argc, char **argv)
         case 'j':
             json = true;
             break;
+        case 'F':
+            freeze = true;
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -370,6 +443,12 @@ int main(int argc, char **argv)
             return usage_error("decode takes at most one FILE, got \"%s\"", argv[optind + 1]);
         return cmd_decode(optind < argc && strcmp(argv[optind], "-") != 0 ? argv[optind] : NULL);
     }
+    if (strcmp(cmd, "group") == 0)
+        return wardctl_group(db, json, freeze, argc - optind, argv + optind);
+    if (strcmp(cmd, "device") == 0)
+        return wardctl_device(db, argc - optind, argv + optind);
+    if (strcmp(cmd, "recommendations") == 0)
+        return wardctl_recommendations(db, device, json, argc - optind, argv + optind);
     if (strcmp(cmd, "devices") != 0 && strcmp(cmd, "flows") != 0 && strcmp(cmd, "alerts") != 0)
         return usage_error("unknown command \"%s\"", cmd);
     if (optind < argc)

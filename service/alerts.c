@@ -13,22 +13,81 @@
 #include "log.h"
 #include "store.h"
 
-void ward_alert_intel(ward_alert_t *a, const ward_flow_t *f, const ward_intel_match_t *m)
+void ward_alert_intel_begin(ward_alert_t *a, const char *device, const ward_intel_match_t *m,
+                            int64_t first_seen_ms, int64_t last_seen_ms)
 {
     memset(a, 0, sizeof *a);
     snprintf(a->type, sizeof a->type, "%s", WARD_ALERT_INTEL_IP);
     snprintf(a->severity, sizeof a->severity, "high");
-    snprintf(a->device, sizeof a->device, "%s", f->device);
+    snprintf(a->device, sizeof a->device, "%s", device);
     snprintf(a->title, sizeof a->title, "Communication with a known malicious IP");
-    snprintf(a->fold_key, sizeof a->fold_key, "%s", m->value);
-    a->first_seen_ms = f->first_seen_ms;
-    a->last_seen_ms = f->last_seen_ms;
+    ward_intel_fold_key(m, a->fold_key, sizeof a->fold_key);
+    a->first_seen_ms = first_seen_ms;
+    a->last_seen_ms = last_seen_ms;
     a->count = 1;
     snprintf(a->state, sizeof a->state, "active");
     a->evidence = json_object();
+}
+
+/* Unix seconds as ISO-8601, 0 as null. */
+static json_t *time_or_null(int64_t s)
+{
+    char t[WARD_TIME_STRLEN];
+    return s == 0 ? json_null() : json_string(ward_time_iso(s * 1000, t, sizeof t));
+}
+
+static json_t *indicator_json(const ward_intel_match_t *m)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "value", json_string(m->value));
+    json_object_set_new(o, "source", json_string(m->source));
+    json_object_set_new(o, "category", json_string(m->category));
+    json_object_set_new(o, "confidence", json_integer(m->confidence));
+    json_object_set_new(o, "first_seen", time_or_null(m->first_seen));
+    json_object_set_new(o, "expires", time_or_null(m->expires));
+    json_object_set_new(o, "ref", json_string(m->ref));
+    return o;
+}
+
+void ward_alert_intel_finish(ward_alert_t *a, const ward_intel_match_t *m, size_t n,
+                             size_t total)
+{
+    json_object_set_new(a->evidence, "indicator", indicator_json(&m[0]));
+    json_t *all = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(all, indicator_json(&m[i]));
+    json_object_set_new(a->evidence, "matches", all);
+    if (total > n)
+        json_object_set_new(a->evidence, "matches_total", json_integer((json_int_t)total));
+}
+
+void ward_alert_intel(ward_alert_t *a, const ward_flow_t *f, const ward_intel_match_t *m,
+                      size_t n, size_t total)
+{
+    ward_alert_intel_begin(a, f->device, m, f->first_seen_ms, f->last_seen_ms);
     ward_flow_json_fields(f, a->evidence, "direction");
-    json_object_set_new(a->evidence, "indicator",
-                        json_pack("{s:s,s:s}", "value", m->value, "source", m->source));
+    ward_alert_intel_finish(a, m, n, total);
+}
+
+/*
+ * intel.malicious_ip repeat: the evidence stays the one of the flow that raised the alert, and the
+ * repeat's flow (without the indicator, which is the same) becomes "last_flow" when it is the
+ * latest seen. Takes over old's evidence.
+ */
+static void fold_intel_evidence(ward_alert_t *a, ward_alert_t *old)
+{
+    json_t *ev = old->evidence;
+    old->evidence = NULL;
+    if (a->last_seen_ms >= old->last_seen_ms) {
+        json_t *last = json_deep_copy(a->evidence);
+        static const char *const drop[] = {"indicator", "matches", "matches_total", "last_flow",
+                                           "retrospective"};
+        for (size_t i = 0; last != NULL && i < sizeof drop / sizeof drop[0]; i++)
+            json_object_del(last, drop[i]);
+        json_object_set_new(ev, "last_flow", last);
+    }
+    json_decref(a->evidence);
+    a->evidence = ev;
 }
 
 void ward_alert_clear(ward_alert_t *a)
@@ -68,6 +127,8 @@ int ward_alerts_raise(struct ward_store *st, ward_alert_t *a, bool *is_new)
         return ward_store_alert_insert(st, a);
     }
     *is_new = false;
+    if (strcmp(a->type, WARD_ALERT_INTEL_IP) == 0 && old.evidence != NULL)
+        fold_intel_evidence(a, &old);
     a->id = old.id;
     a->count += old.count;
     if (old.first_seen_ms < a->first_seen_ms)

@@ -102,8 +102,8 @@ typedef struct ward_behavior_config {
         double alpha;         /**< [0.1] EWMA weight of a new report, 0.001..1 */
     } exfiltration;
     struct {
-        bool enabled;              /**< [true] */
-        uint32_t missed_intervals; /**< [3] report intervals without a report, 1..1000 */
+        bool enabled;                /**< [true] */
+        uint32_t missed_intervals;   /**< [3] report intervals without a report, 1..1000 */
         uint32_t default_interval_s; /**< [60] when the device never said its interval, 1..86400 */
     } silent;
     struct {
@@ -143,8 +143,14 @@ typedef int (*ward_behavior_emit_fn)(void *ctx, ward_alert_t *a);
 
 typedef struct ward_behavior ward_behavior_t;
 
-/** New detector state. emit is called with ctx for every alert. NULL on allocation failure. */
-ward_behavior_t *ward_behavior_new(ward_behavior_emit_fn emit, void *ctx);
+struct ward_store;
+
+/**
+ * New detector state. emit is called with ctx for every alert. store (borrowed, may be NULL) is
+ * the processor's write connection, used to resolve a device.silent alert when the device
+ * reports again. NULL on allocation failure.
+ */
+ward_behavior_t *ward_behavior_new(struct ward_store *store, ward_behavior_emit_fn emit, void *ctx);
 void ward_behavior_free(ward_behavior_t *b);
 
 /**
@@ -168,8 +174,7 @@ int ward_behavior_duplicate(ward_behavior_t *b, const ward_wire_report_t *r,
  * transaction. cfg_of returns the config of a device's group (NULL or returning NULL = defaults).
  * A silent alert is resolved when the device reports again. 0 ok, -1 emit failed.
  */
-typedef const ward_behavior_config_t *(*ward_behavior_config_of_fn)(void *ctx,
-                                                                     const char *device);
+typedef const ward_behavior_config_t *(*ward_behavior_config_of_fn)(void *ctx, const char *device);
 int ward_behavior_tick(ward_behavior_t *b, int64_t now_ms, ward_behavior_config_of_fn cfg_of,
                        void *cfg_ctx);
 

@@ -1,370 +1,637 @@
 /*
- * intel: IP list parsing and the longest-prefix index. See intel.h.
+ * intel: the threat-intelligence engine. See intel.h for the model.
  *
- * The index is a sorted array of (prefix length descending, network, load order) and the list of
- * prefix lengths present. A lookup masks the address to each present length, longest first, and
- * binary-searches for it: O(P log N) with P <= 129 lengths, no allocation, no locks. Strings (the
- * values as written and the sources) live in one arena owned by the index.
+ * Owns: the sources (configuration, and for URLs and TAXII collections their last content), the
+ * live holder, the feed set behind the live index (`cur`), and the two background threads.
+ *
+ * Locks: `mu` guards what a reload reads and writes (the sources' bodies and dirty flags, `cur`);
+ * only reloads (watcher, poller, ward_intel_reload) take it. The poller's per-source fetch state
+ * (validators, TAXII id map, next poll time) is the poller's alone (and the opener's before the
+ * threads start). Readers take no lock: ward_intel_match is an RCU read-side section.
+ *
+ * Strings of a match: the index knows indicators by position in an array and has no string
+ * table, so each published feed set is registered in `gens` (a few slots, lock-free) under its
+ * array's address; a reader finds its index's feed set there. A slot is cleared only by the
+ * index's release function, which runs after the grace period, so a reader that holds an index
+ * always finds its feed set.
  */
 #include "intel.h"
 
 #include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "clock.h"
+#include "intel_fetch.h"
+#include "intel_watch.h"
+#include "live.h"
 #include "log.h"
 
-typedef struct entry {
-    uint8_t net[16];
-    uint8_t prefix;  /* 0..128 in the mapped space */
-    uint32_t value;  /* offset of the text in the arena */
-    uint32_t source; /* offset of the source in the arena */
-    uint32_t order;  /* load order, for a stable sort */
-} entry_t;
+#define WATCH_DEBOUNCE_MS 200
+#define GEN_SLOTS 4
+/* Matches copied per lookup without allocating (the worker asks for fewer). */
+#define STACK_IDS 64
 
-struct ward_intel_builder {
-    entry_t *e;
-    size_t n, cap;
-    char *arena;
-    size_t arena_len, arena_cap;
-    ward_intel_error_fn on_error;
-    void *ctx;
-};
+typedef struct src {
+    ward_intel_source_kind_t kind;
+    char *loc;
+    ward_feed_format_t format;
+    unsigned interval_s;
+    char hint[128]; /* URL: the last path segment, for format detection */
+    /* Under mu: the content a reload loads (URL body or TAXII bundle), and whether it changed
+     * since the last reload (its bad records are reported again only then). */
+    char *body;
+    size_t body_len;
+    bool dirty;
+    /* The poller's. */
+    ward_fetch_t fetch;
+    ward_taxii_t taxii;
+    int64_t next_poll_ms;
+} src_t;
+
+typedef struct gen {
+    const ward_indicator_t *items;
+    ward_feedset_t *fs;
+    struct ward_intel *in;
+    int slot;
+} gen_t;
 
 struct ward_intel {
-    entry_t *e;
+    src_t *src;
     size_t n;
-    char *arena;
-    uint8_t lens[129]; /* prefix lengths present, longest first */
-    size_t start[129]; /* lens[i]'s entries are e[start[i] .. start[i + 1]) */
-    size_t n_lens;
+    ward_intel_live_t *live;
+    pthread_mutex_t mu;
+    ward_feedset_t *cur;
+    _Atomic(gen_t *) gens[GEN_SLOTS];
+    ward_intel_added_fn on_added;
+    void *added_ctx;
+    ward_feed_error_fn on_error;
+    void *error_ctx;
+    bool quiet;
+    _Atomic size_t size;
+    _Atomic uint64_t generation;
+
+    ward_watch_t *watch;
+    pthread_t poller;
+    bool poller_started;
+    pthread_mutex_t pmu; /* the poller's sleep */
+    pthread_cond_t pcond;
+    atomic_bool stop;
 };
 
-/* Longest token accepted: a full IPv6 address with an embedded IPv4 and a prefix is 49 chars. */
-#define TOKEN_MAX 64
+/* ---- strings of the live feed sets ------------------------------------------------------------ */
 
-static void log_error(void *ctx, const char *source, unsigned long line, const char *reason)
+static void release_gen(void *arg)
 {
-    (void)ctx;
-    WARD_WARN("%s:%lu: %s", source, line, reason);
+    gen_t *g = arg;
+    atomic_store_explicit(&g->in->gens[g->slot], NULL, memory_order_release);
+    ward_feeds_free(g->fs);
+    free(g->fs);
+    free(g);
 }
 
-ward_intel_builder_t *ward_intel_builder_new(ward_intel_error_fn on_error, void *ctx)
+static const ward_feedset_t *find_fs(const ward_intel_t *in, const ward_indicator_t *items)
 {
-    ward_intel_builder_t *b = calloc(1, sizeof *b);
-    if (b == NULL)
-        return NULL;
-    b->on_error = on_error ? on_error : log_error;
-    b->ctx = ctx;
-    return b;
+    for (int k = 0; k < GEN_SLOTS; k++) {
+        gen_t *g = atomic_load_explicit(&((ward_intel_t *)in)->gens[k], memory_order_acquire);
+        if (g != NULL && g->items == items)
+            return g->fs;
+    }
+    return NULL;
 }
 
-void ward_intel_builder_free(ward_intel_builder_t *b)
+static void fill(ward_intel_match_t *m, const ward_indicator_t *ind, const ward_feedset_t *fs)
 {
-    if (b == NULL)
+    ward_ip_format_cidr(&ind->addr, ind->prefix, ind->is_v4, m->value, sizeof m->value);
+    snprintf(m->source, sizeof m->source, "%s", fs ? ward_feeds_str(fs, ind->source) : "");
+    snprintf(m->category, sizeof m->category, "%s", fs ? ward_feeds_str(fs, ind->category) : "");
+    snprintf(m->ref, sizeof m->ref, "%s", fs ? ward_feeds_str(fs, ind->ref) : "");
+    m->first_seen = ind->first_seen;
+    m->expires = ind->expires;
+    m->prefix = ind->prefix;
+    m->confidence = ind->confidence;
+}
+
+/* lookup_all on idx, matches copied with the strings of fs. */
+static size_t match_index(const ward_intel_index_t *idx, const ward_feedset_t *fs,
+                          const ward_addr_t *addr, int64_t now, ward_intel_match_t *out,
+                          size_t max)
+{
+    ward_ip_t ip;
+    memcpy(ip.b, addr->b, sizeof ip.b);
+    if (idx == NULL || ward_intel_index_lookup(idx, &ip, now) == WARD_INTEL_NONE)
+        return 0;
+    uint32_t stack_ids[STACK_IDS], *ids = stack_ids;
+    if (max > STACK_IDS && (ids = malloc(max * sizeof *ids)) == NULL) {
+        ids = stack_ids;
+        max = STACK_IDS;
+    }
+    size_t total = ward_intel_index_lookup_all(idx, &ip, now, ids, max);
+    const ward_indicator_t *items = ward_intel_index_indicators(idx);
+    for (size_t k = 0; k < total && k < max; k++)
+        fill(&out[k], &items[ids[k]], fs);
+    if (ids != stack_ids)
+        free(ids);
+    return total;
+}
+
+size_t ward_intel_match(const ward_intel_t *in, const ward_addr_t *addr, int64_t now,
+                        ward_intel_match_t *out, size_t max)
+{
+    ward_intel_live_read_lock();
+    const ward_intel_index_t *idx = ward_intel_live_get(in->live);
+    size_t n = 0;
+    if (idx != NULL)
+        n = match_index(idx, find_fs(in, ward_intel_index_indicators(idx)), addr, now, out, max);
+    ward_intel_live_read_unlock();
+    return n;
+}
+
+size_t ward_intel_added_match(const ward_intel_added_t *a, const ward_addr_t *addr, int64_t now,
+                              ward_intel_match_t *out, size_t max)
+{
+    return match_index(a->index, &a->strings, addr, now, out, max);
+}
+
+void ward_intel_added_free(ward_intel_added_t *a)
+{
+    if (a == NULL)
         return;
-    free(b->e);
-    free(b->arena);
-    free(b);
+    ward_intel_index_free(a->index);
+    free(a->items);
+    ward_feeds_free(&a->strings);
+    free(a);
 }
 
-/* Copy n bytes plus a NUL into the arena; returns the offset, or UINT32_MAX on failure. */
-static uint32_t arena_add(ward_intel_builder_t *b, const char *s, size_t n)
+void ward_intel_reader_register(void)
 {
-    if (b->arena_len + n + 1 > UINT32_MAX)
-        return UINT32_MAX;
-    if (b->arena_len + n + 1 > b->arena_cap) {
-        size_t cap = b->arena_cap ? b->arena_cap * 2 : 4096;
-        while (cap < b->arena_len + n + 1)
-            cap *= 2;
-        char *a = realloc(b->arena, cap);
-        if (a == NULL)
-            return UINT32_MAX;
-        b->arena = a;
-        b->arena_cap = cap;
-    }
-    uint32_t off = (uint32_t)b->arena_len;
-    memcpy(b->arena + off, s, n);
-    b->arena[off + n] = '\0';
-    b->arena_len += n + 1;
-    return off;
+    ward_intel_live_reader_register();
 }
 
-static void mask(uint8_t *net, unsigned prefix)
+void ward_intel_reader_unregister(void)
 {
-    for (unsigned i = 0; i < 16; i++) {
-        unsigned bits = prefix > i * 8 ? prefix - i * 8 : 0;
-        if (bits >= 8)
-            continue;
-        net[i] &= (uint8_t)(0xff00u >> bits);
-    }
+    ward_intel_live_reader_unregister();
 }
 
-/* Parse "addr" or "addr/len" (NUL-terminated, no spaces). On failure *reason says why. */
-static bool parse_token(const char *tok, uint8_t net[16], uint8_t *prefix, const char **reason)
+size_t ward_intel_size(const ward_intel_t *in)
 {
-    char addr[TOKEN_MAX + 1];
-    const char *slash = strchr(tok, '/');
-    size_t alen = slash ? (size_t)(slash - tok) : strlen(tok);
-    if (alen == 0 || alen > TOKEN_MAX) {
-        *reason = "not an IPv4 or IPv6 address";
-        return false;
+    return in ? atomic_load(&in->size) : 0;
+}
+
+uint64_t ward_intel_generation(const ward_intel_t *in)
+{
+    return in ? atomic_load(&in->generation) : 0;
+}
+
+void ward_intel_fold_key(const ward_intel_match_t *m, char *buf, size_t len)
+{
+    int n = snprintf(buf, len, "%s %s", m->value, m->source);
+    if (n >= 0 && (size_t)n < len)
+        return;
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (const char *p = m->source; *p; p++) {
+        h ^= (uint8_t)*p;
+        h *= 0x100000001b3ull;
     }
-    memcpy(addr, tok, alen);
-    addr[alen] = '\0';
-    ward_addr_t a;
-    if (!ward_addr_parse(addr, &a)) {
-        *reason = "not an IPv4 or IPv6 address";
-        return false;
-    }
-    unsigned max = a.family == 4 ? 32 : 128;
-    unsigned long len = max;
-    if (slash != NULL) {
-        const char *p = slash + 1;
-        char *end;
-        if (*p < '0' || *p > '9' || strlen(p) > 3) {
-            *reason =
-                a.family == 4 ? "prefix length must be 0..32" : "prefix length must be 0..128";
+    snprintf(buf, len, "%s #%016" PRIx64, m->value, h);
+}
+
+/* ---- reload ----------------------------------------------------------------------------------- */
+
+static int cmp_addr_prefix(const ward_indicator_t *a, const ward_indicator_t *b)
+{
+    int c = memcmp(a->addr.b, b->addr.b, sizeof a->addr.b);
+    if (c != 0)
+        return c;
+    return (a->prefix > b->prefix) - (a->prefix < b->prefix);
+}
+
+static bool copy_added(ward_intel_added_t *a, const ward_indicator_t *ind,
+                       const ward_feedset_t *from, size_t *cap)
+{
+    if (a->count == *cap) {
+        size_t nc = *cap ? *cap * 2 : 64;
+        ward_indicator_t *n = realloc(a->items, nc * sizeof *n);
+        if (n == NULL)
             return false;
-        }
-        errno = 0;
-        len = strtoul(p, &end, 10);
-        if (errno != 0 || *end != '\0' || len > max) {
-            *reason =
-                a.family == 4 ? "prefix length must be 0..32" : "prefix length must be 0..128";
-            return false;
-        }
+        a->items = n;
+        *cap = nc;
     }
-    memcpy(net, a.b, 16);
-    *prefix = (uint8_t)(a.family == 4 ? len + 96 : len);
-    mask(net, *prefix);
+    ward_indicator_t c = *ind;
+    const char *s;
+    s = ward_feeds_str(from, ind->source);
+    c.source = ward_feeds_intern(&a->strings, s, strlen(s));
+    s = ward_feeds_str(from, ind->category);
+    c.category = ward_feeds_intern(&a->strings, s, strlen(s));
+    s = ward_feeds_str(from, ind->ref);
+    c.ref = ward_feeds_intern(&a->strings, s, strlen(s));
+    if (c.source == UINT32_MAX || c.category == UINT32_MAX || c.ref == UINT32_MAX)
+        return false;
+    a->items[a->count++] = c;
     return true;
 }
 
-static int add_entry(ward_intel_builder_t *b, const uint8_t net[16], uint8_t prefix,
-                     const char *value, size_t vlen, uint32_t source)
+/*
+ * The indicators of nw whose (address, prefix, source) is not in old. Both are deduplicated,
+ * so sorted by (address, prefix, then source index): one merge pass, comparing source names
+ * within a group of equal (address, prefix). NULL when nothing was added or out of memory.
+ */
+static ward_intel_added_t *diff(const ward_feedset_t *old, const ward_feedset_t *nw, int64_t now)
 {
-    if (b->n == b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 256;
-        entry_t *e = realloc(b->e, cap * sizeof *e);
-        if (e == NULL)
-            return -1;
-        b->e = e;
-        b->cap = cap;
+    ward_intel_added_t *a = calloc(1, sizeof *a);
+    if (a == NULL || ward_feeds_init(&a->strings) != WARD_OK) {
+        free(a);
+        return NULL;
     }
-    uint32_t v = arena_add(b, value, vlen);
-    if (v == UINT32_MAX || b->n >= UINT32_MAX)
+    size_t cap = 0, i = 0;
+    bool ok = true;
+    for (size_t j = 0; ok && j < nw->count; j++) {
+        const ward_indicator_t *x = &nw->items[j];
+        while (i < old->count && cmp_addr_prefix(&old->items[i], x) < 0)
+            i++;
+        bool found = false;
+        const char *xs = ward_feeds_str(nw, x->source);
+        for (size_t k = i; !found && k < old->count && cmp_addr_prefix(&old->items[k], x) == 0;
+             k++)
+            found = strcmp(ward_feeds_str(old, old->items[k].source), xs) == 0;
+        if (!found)
+            ok = copy_added(a, x, nw, &cap);
+    }
+    if (ok && a->count > 0)
+        a->index = ward_intel_index_build(a->items, a->count, now);
+    if (!ok || a->count == 0 || a->index == NULL) {
+        if (!ok || (a->count > 0 && a->index == NULL))
+            WARD_ERROR("intel: out of memory: the indicators this reload added are not "
+                       "matched against the contact history");
+        ward_intel_added_free(a);
+        return NULL;
+    }
+    return a;
+}
+
+typedef struct err_ctx {
+    ward_intel_t *in;
+    bool report;
+} err_ctx_t;
+
+static void on_feed_error(void *ctx, const ward_feed_error_t *e)
+{
+    err_ctx_t *c = ctx;
+    if (!c->report)
+        return;
+    if (c->in->on_error != NULL)
+        c->in->on_error(c->in->error_ctx, e);
+    else
+        WARD_WARN("%s", e->message);
+}
+
+/* Load one source into fs. initial: a file that cannot be read is an error. */
+static int load_source(ward_intel_t *in, src_t *s, ward_feedset_t *fs, bool initial,
+                       ward_feed_stats_t *st, char *err, size_t err_len)
+{
+    err_ctx_t ec = {in, s->kind == WARD_INTEL_SRC_PATH || s->dirty || initial};
+    ward_feed_opts_t o = {.format = s->format, .on_error = on_feed_error, .error_ctx = &ec};
+    ward_status_t rc = WARD_OK;
+    memset(st, 0, sizeof *st);
+    if (s->kind == WARD_INTEL_SRC_PATH) {
+        rc = ward_feeds_load_path(fs, s->loc, &o, st);
+        if (rc == WARD_E_IO && initial) {
+            snprintf(err, err_len, "cannot read intel feed %s", s->loc);
+            return -1;
+        }
+        if (rc == WARD_E_IO)
+            WARD_WARN("intel: %s cannot be read: its indicators are left out until it can",
+                      s->loc);
+    } else if (s->body != NULL) {
+        o.source = s->loc;
+        if (s->kind == WARD_INTEL_SRC_TAXII)
+            o.format = WARD_FEED_STIX;
+        rc = ward_feeds_load_buffer(fs, s->body, s->body_len, s->hint[0] ? s->hint : NULL, &o,
+                                    st);
+    }
+    s->dirty = false;
+    if (rc == WARD_E_NOMEM) {
+        snprintf(err, err_len, "out of memory loading %s", s->loc);
         return -1;
-    entry_t *e = &b->e[b->n];
-    memcpy(e->net, net, 16);
-    e->prefix = prefix;
-    e->value = v;
-    e->source = source;
-    e->order = (uint32_t)b->n;
-    b->n++;
+    }
     return 0;
 }
 
-static bool is_space(char c)
+static void log_summary(const src_t *s, const ward_feed_stats_t *st)
 {
-    return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
+    char what[64];
+    if (s->kind == WARD_INTEL_SRC_PATH && st->format == WARD_FEED_AUTO)
+        snprintf(what, sizeof what, "folder of %" PRIu64 " files", st->files);
+    else if (s->kind != WARD_INTEL_SRC_PATH && s->body == NULL)
+        snprintf(what, sizeof what, "not fetched yet");
+    else
+        snprintf(what, sizeof what, "format %s", ward_feed_format_name(st->format));
+    WARD_INFO("intel: feed %s: %s, %" PRIu64 " loaded, %" PRIu64 " skipped, %" PRIu64 " bad",
+              s->loc, what, st->loaded, st->skipped, st->bad);
 }
 
-long ward_intel_builder_add_buffer(ward_intel_builder_t *b, const char *source, const char *data,
-                                   size_t len, size_t *bad)
+/* Load every source, build, publish. Caller holds mu (or is the opener). 0 ok, -1 failed (the
+ * live index is unchanged). */
+static int reload_locked(ward_intel_t *in, const char *why, bool initial, char *err,
+                         size_t err_len)
 {
-    size_t nbad = 0;
-    long added = 0;
-    uint32_t src = arena_add(b, source, strlen(source));
-    if (src == UINT32_MAX)
+    int64_t t0 = ward_mono_ms();
+    int64_t now = ward_now_ms() / 1000;
+    ward_feedset_t *fs = calloc(1, sizeof *fs);
+    if (fs == NULL || ward_feeds_init(fs) != WARD_OK) {
+        free(fs);
+        snprintf(err, err_len, "out of memory");
         return -1;
-    size_t pos = 0;
-    unsigned long line = 0;
-    /* A UTF-8 byte order mark before the first line is not part of it. */
-    if (len >= 3 && memcmp(data, "\xef\xbb\xbf", 3) == 0)
-        pos = 3;
-    while (pos < len) {
-        line++;
-        const char *start = data + pos;
-        const char *nl = memchr(start, '\n', len - pos);
-        size_t llen = nl ? (size_t)(nl - start) : len - pos;
-        pos += llen + (nl ? 1 : 0);
+    }
+    uint64_t bad = 0;
+    for (size_t i = 0; i < in->n; i++) {
+        ward_feed_stats_t st;
+        if (load_source(in, &in->src[i], fs, initial, &st, err, err_len) != 0) {
+            ward_feeds_free(fs);
+            free(fs);
+            return -1;
+        }
+        bad += st.bad;
+        if (initial && !in->quiet)
+            log_summary(&in->src[i], &st);
+    }
+    int64_t t1 = ward_mono_ms();
+    ward_feeds_dedup(fs);
+    ward_intel_added_t *added =
+        in->cur != NULL && in->on_added != NULL ? diff(in->cur, fs, now) : NULL;
+    gen_t *g = calloc(1, sizeof *g);
+    ward_intel_index_t *idx = g ? ward_intel_index_build(fs->items, fs->count, now) : NULL;
+    int slot = -1;
+    for (int k = 0; k < GEN_SLOTS && slot < 0; k++)
+        if (atomic_load(&in->gens[k]) == NULL)
+            slot = k;
+    if (idx == NULL || slot < 0) {
+        snprintf(err, err_len, "out of memory building the intel index");
+        ward_intel_index_free(idx);
+        ward_intel_added_free(added);
+        ward_feeds_free(fs);
+        free(fs);
+        free(g);
+        return -1;
+    }
+    *g = (gen_t){fs->items, fs, in, slot};
+    atomic_store_explicit(&in->gens[slot], g, memory_order_release);
+    ward_intel_index_set_release(idx, release_gen, g);
+    ward_intel_index_stats_t ist;
+    ward_intel_index_stats(idx, &ist);
+    int64_t t2 = ward_mono_ms();
+    uint64_t gen = ward_intel_live_publish(in->live, idx);
+    int64_t t3 = ward_mono_ms();
+    in->cur = fs;
+    atomic_store(&in->size, ist.indicators);
+    atomic_store(&in->generation, gen);
+    size_t n_added = added ? added->count : 0;
+    if (!in->quiet || !initial)
+        WARD_INFO("intel: %s: %zu indicators from %zu feeds (%zu new, %" PRIu64
+                  " bad records), index %zu KiB; load %" PRId64 " ms, build %" PRId64
+                  " ms, publish %" PRId64 " ms",
+                  why, ist.indicators, in->n, n_added, bad, ist.bytes >> 10, t1 - t0, t2 - t1,
+                  t3 - t2);
+    if (added != NULL) {
+        added->generation = gen;
+        in->on_added(in->added_ctx, added);
+    }
+    return 0;
+}
 
-        /* The content is what comes before '#', without surrounding white space. */
-        const char *hash = memchr(start, '#', llen);
-        size_t clen = hash ? (size_t)(hash - start) : llen;
-        while (clen > 0 && is_space(start[clen - 1]))
-            clen--;
-        size_t skip = 0;
-        while (skip < clen && is_space(start[skip]))
-            skip++;
-        const char *tok = start + skip;
-        size_t tlen = clen - skip;
-        if (tlen == 0)
+int ward_intel_reload(ward_intel_t *in, const char *why)
+{
+    char err[256];
+    pthread_mutex_lock(&in->mu);
+    int rc = reload_locked(in, why, false, err, sizeof err);
+    pthread_mutex_unlock(&in->mu);
+    if (rc != 0)
+        WARD_ERROR("intel: reload (%s) failed, the previous indicators stay live: %s", why, err);
+    return rc;
+}
+
+/* ---- polling ---------------------------------------------------------------------------------- */
+
+/* Fetch one URL or TAXII source; on new content swap it in under mu. True when it changed. */
+static bool poll_source(ward_intel_t *in, src_t *s)
+{
+    char err[512];
+    char *body = NULL;
+    size_t len = 0;
+    int rc;
+    s->next_poll_ms = ward_mono_ms() + (int64_t)s->interval_s * 1000;
+    if (s->kind == WARD_INTEL_SRC_URL) {
+        rc = ward_fetch_url(&s->fetch, s->loc, &body, &len, err, sizeof err);
+    } else {
+        uint64_t before = s->taxii.upserts + s->taxii.removals;
+        rc = ward_taxii_poll(&s->taxii, s->loc, ward_now_ms() / 1000, err, sizeof err);
+        if (rc < 0)
+            WARD_WARN("intel: TAXII %s: %s", s->loc, err);
+        /* Pages applied before a failure count: the map is current as far as it got. */
+        rc = s->taxii.upserts + s->taxii.removals != before || s->body == NULL;
+        if (rc > 0 && (body = ward_taxii_bundle(&s->taxii, &len)) == NULL) {
+            WARD_ERROR("intel: TAXII %s: out of memory", s->loc);
+            rc = 0;
+        }
+    }
+    if (rc < 0)
+        WARD_WARN("intel: %s: %s (its last content stays)", s->loc, err);
+    if (rc <= 0)
+        return false;
+    pthread_mutex_lock(&in->mu);
+    free(s->body);
+    s->body = body;
+    s->body_len = len;
+    s->dirty = true;
+    pthread_mutex_unlock(&in->mu);
+    return true;
+}
+
+static void poll_due(ward_intel_t *in, bool all)
+{
+    char why[600] = "";
+    for (size_t i = 0; i < in->n && !atomic_load(&in->stop); i++) {
+        src_t *s = &in->src[i];
+        if (s->kind == WARD_INTEL_SRC_PATH || (!all && ward_mono_ms() < s->next_poll_ms))
             continue;
+        if (poll_source(in, s) && why[0] == '\0')
+            snprintf(why, sizeof why, "%s updated", s->loc);
+    }
+    if (why[0] != '\0' && !atomic_load(&in->stop))
+        ward_intel_reload(in, why);
+}
 
-        const char *reason = NULL;
-        char buf[TOKEN_MAX + 8];
-        uint8_t net[16], prefix;
-        if (memchr(tok, '\0', tlen) != NULL)
-            reason = "contains a NUL byte";
-        else if (tlen >= sizeof buf)
-            reason = "not an IPv4 or IPv6 address";
-        for (size_t i = 0; reason == NULL && i < tlen; i++)
-            if (is_space(tok[i]))
-                reason = "more than one value on the line";
-        if (reason == NULL) {
-            memcpy(buf, tok, tlen);
-            buf[tlen] = '\0';
-            if (parse_token(buf, net, &prefix, &reason)) {
-                if (add_entry(b, net, prefix, tok, tlen, src) != 0)
-                    return -1;
-                added++;
-                continue;
+int ward_intel_poll_now(ward_intel_t *in)
+{
+    poll_due(in, true);
+    return 0;
+}
+
+static void *poller(void *arg)
+{
+    ward_intel_t *in = arg;
+    pthread_mutex_lock(&in->pmu);
+    while (!atomic_load(&in->stop)) {
+        int64_t next = INT64_MAX;
+        for (size_t i = 0; i < in->n; i++)
+            if (in->src[i].kind != WARD_INTEL_SRC_PATH && in->src[i].next_poll_ms < next)
+                next = in->src[i].next_poll_ms;
+        int64_t now = ward_mono_ms();
+        if (next > now) {
+            struct timespec ts;
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            int64_t wait = next - now;
+            ts.tv_sec += wait / 1000;
+            ts.tv_nsec += (wait % 1000) * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
             }
+            pthread_cond_timedwait(&in->pcond, &in->pmu, &ts);
+            continue;
         }
-        nbad++;
-        b->on_error(b->ctx, source, line, reason);
+        pthread_mutex_unlock(&in->pmu);
+        poll_due(in, false);
+        pthread_mutex_lock(&in->pmu);
     }
-    if (bad != NULL)
-        *bad = nbad;
-    return added;
+    pthread_mutex_unlock(&in->pmu);
+    return NULL;
 }
 
-long ward_intel_builder_add_file(ward_intel_builder_t *b, const char *path, size_t *bad, char *err,
-                                 size_t err_len)
+static void on_watch(void *ctx, const char *why)
 {
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        snprintf(err, err_len, "cannot read intel file %s: %s", path, strerror(errno));
-        return -1;
-    }
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
-    for (;;) {
-        if (len == cap) {
-            cap = cap ? cap * 2 : 65536;
-            char *n = realloc(buf, cap);
-            if (n == NULL) {
-                free(buf);
-                fclose(f);
-                snprintf(err, err_len, "cannot read intel file %s: out of memory", path);
-                return -1;
-            }
-            buf = n;
-        }
-        size_t got = fread(buf + len, 1, cap - len, f);
-        if (got == 0)
-            break;
-        len += got;
-    }
-    bool failed = ferror(f) != 0;
-    int saved = errno;
-    fclose(f);
-    if (failed) {
-        free(buf);
-        snprintf(err, err_len, "cannot read intel file %s: %s", path, strerror(saved));
-        return -1;
-    }
-    long r = ward_intel_builder_add_buffer(b, path, buf, len, bad);
-    free(buf);
-    if (r < 0)
-        snprintf(err, err_len, "cannot load intel file %s: out of memory", path);
-    return r;
+    ward_intel_reload(ctx, why);
 }
 
-static int cmp_entry(const void *pa, const void *pb)
+/* ---- life cycle ------------------------------------------------------------------------------- */
+
+static void url_hint(src_t *s)
 {
-    const entry_t *a = pa, *b = pb;
-    if (a->prefix != b->prefix)
-        return a->prefix > b->prefix ? -1 : 1;
-    int c = memcmp(a->net, b->net, 16);
-    if (c != 0)
-        return c;
-    return a->order < b->order ? -1 : a->order > b->order;
+    const char *p = s->loc;
+    const char *q = strpbrk(p, "?#");
+    size_t n = q ? (size_t)(q - p) : strlen(p);
+    while (n > 0 && p[n - 1] == '/')
+        n--;
+    size_t b = n;
+    while (b > 0 && p[b - 1] != '/')
+        b--;
+    if (n - b > 0 && n - b < sizeof s->hint)
+        snprintf(s->hint, sizeof s->hint, "%.*s", (int)(n - b), p + b);
 }
 
-ward_intel_t *ward_intel_build(ward_intel_builder_t *b)
+ward_intel_t *ward_intel_open(const ward_intel_config_t *cfg, char *err, size_t err_len)
 {
-    if (b == NULL)
-        return NULL;
-    ward_intel_t *idx = calloc(1, sizeof *idx);
-    if (idx == NULL) {
-        ward_intel_builder_free(b);
+    ward_intel_t *in = calloc(1, sizeof *in);
+    if (in == NULL) {
+        snprintf(err, err_len, "out of memory");
         return NULL;
     }
-    if (b->n > 1)
-        qsort(b->e, b->n, sizeof *b->e, cmp_entry);
-    /* The same network listed twice by one source is one indicator: keep the first. */
-    size_t out = 0;
-    for (size_t i = 0; i < b->n; i++) {
-        bool dup = false;
-        for (size_t j = out; j > 0; j--) {
-            const entry_t *p = &b->e[j - 1];
-            if (p->prefix != b->e[i].prefix || memcmp(p->net, b->e[i].net, 16) != 0)
-                break;
-            if (p->source == b->e[i].source ||
-                strcmp(b->arena + p->source, b->arena + b->e[i].source) == 0) {
-                dup = true;
-                break;
-            }
-        }
-        if (!dup)
-            b->e[out++] = b->e[i];
+    pthread_mutex_init(&in->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&in->pcond, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_mutex_init(&in->pmu, NULL);
+    in->on_added = cfg->on_added;
+    in->added_ctx = cfg->added_ctx;
+    in->on_error = cfg->on_error;
+    in->error_ctx = cfg->error_ctx;
+    in->quiet = cfg->quiet;
+    in->live = ward_intel_live_create();
+    in->src = calloc(cfg->n_sources ? cfg->n_sources : 1, sizeof *in->src);
+    if (in->live == NULL || in->src == NULL) {
+        snprintf(err, err_len, "out of memory");
+        ward_intel_close(in);
+        return NULL;
     }
-    idx->e = b->e;
-    idx->n = out;
-    idx->arena = b->arena;
-    for (size_t i = 0; i < out; i++)
-        if (idx->n_lens == 0 || idx->lens[idx->n_lens - 1] != idx->e[i].prefix) {
-            idx->start[idx->n_lens] = i;
-            idx->lens[idx->n_lens++] = idx->e[i].prefix;
+    for (size_t i = 0; i < cfg->n_sources; i++) {
+        const ward_intel_source_cfg_t *c = &cfg->sources[i];
+        src_t *s = &in->src[in->n++];
+        s->kind = c->kind;
+        s->format = c->format;
+        s->interval_s = c->interval_s ? c->interval_s : WARD_INTEL_POLL_DEFAULT_S;
+        s->loc = strdup(c->location);
+        s->fetch.cancel = &in->stop;
+        ward_taxii_init(&s->taxii);
+        s->taxii.cancel = &in->stop;
+        if (s->loc == NULL || s->taxii.objects == NULL) {
+            snprintf(err, err_len, "out of memory");
+            ward_intel_close(in);
+            return NULL;
         }
-    free(b);
-    return idx;
-}
-
-size_t ward_intel_size(const ward_intel_t *idx)
-{
-    return idx ? idx->n : 0;
-}
-
-size_t ward_intel_lookup(const ward_intel_t *idx, const ward_addr_t *addr, ward_intel_match_t *out,
-                         size_t max)
-{
-    size_t found = 0;
-    if (idx == NULL || idx->n == 0)
-        return 0;
-    for (size_t l = 0; l < idx->n_lens && found < max; l++) {
-        uint8_t prefix = idx->lens[l];
-        size_t lo = idx->start[l], hi = l + 1 < idx->n_lens ? idx->start[l + 1] : idx->n;
-        uint8_t key[16];
-        memcpy(key, addr->b, 16);
-        mask(key, prefix);
-        size_t a = lo, b = hi;
-        while (a < b) { /* first entry with net >= key */
-            size_t m = a + (b - a) / 2;
-            if (memcmp(idx->e[m].net, key, 16) < 0)
-                a = m + 1;
-            else
-                b = m;
-        }
-        for (size_t i = a; i < hi && found < max && memcmp(idx->e[i].net, key, 16) == 0; i++) {
-            out[found].value = idx->arena + idx->e[i].value;
-            out[found].source = idx->arena + idx->e[i].source;
-            out[found].prefix = prefix;
-            found++;
-        }
+        if (s->kind != WARD_INTEL_SRC_PATH)
+            url_hint(s);
     }
-    return found;
+    /* URLs and collections are fetched once before the first build, so that wardd starts with
+     * them when they are reachable. */
+    for (size_t i = 0; i < in->n; i++)
+        if (in->src[i].kind != WARD_INTEL_SRC_PATH)
+            poll_source(in, &in->src[i]);
+    if (reload_locked(in, "loaded", true, err, err_len) != 0) {
+        ward_intel_close(in);
+        return NULL;
+    }
+    return in;
 }
 
-void ward_intel_free(ward_intel_t *idx)
+int ward_intel_start(ward_intel_t *in, char *err, size_t err_len)
 {
-    if (idx == NULL)
+    const char **paths = calloc(in->n ? in->n : 1, sizeof *paths);
+    size_t np = 0;
+    bool polled = false;
+    if (paths == NULL) {
+        snprintf(err, err_len, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < in->n; i++) {
+        if (in->src[i].kind == WARD_INTEL_SRC_PATH)
+            paths[np++] = in->src[i].loc;
+        else
+            polled = true;
+    }
+    if (np > 0)
+        in->watch = ward_watch_start(paths, np, WATCH_DEBOUNCE_MS, on_watch, in, err, err_len);
+    free(paths);
+    if (np > 0 && in->watch == NULL)
+        return -1;
+    if (polled) {
+        if (pthread_create(&in->poller, NULL, poller, in) != 0) {
+            snprintf(err, err_len, "cannot start the intel poller thread");
+            return -1;
+        }
+        in->poller_started = true;
+    }
+    return 0;
+}
+
+void ward_intel_close(ward_intel_t *in)
+{
+    if (in == NULL)
         return;
-    free(idx->e);
-    free(idx->arena);
-    free(idx);
+    ward_watch_stop(in->watch);
+    if (in->poller_started) {
+        pthread_mutex_lock(&in->pmu);
+        atomic_store(&in->stop, true);
+        pthread_cond_signal(&in->pcond);
+        pthread_mutex_unlock(&in->pmu);
+        pthread_join(in->poller, NULL);
+    }
+    /* Frees the live index, whose release frees `cur`. */
+    ward_intel_live_destroy(in->live);
+    for (size_t i = 0; i < in->n; i++) {
+        free(in->src[i].loc);
+        free(in->src[i].body);
+        ward_taxii_free(&in->src[i].taxii);
+    }
+    free(in->src);
+    pthread_cond_destroy(&in->pcond);
+    pthread_mutex_destroy(&in->pmu);
+    pthread_mutex_destroy(&in->mu);
+    free(in);
 }

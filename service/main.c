@@ -12,11 +12,14 @@
  *                                                           fold alerts (alerts.c) — one SQLite
  *                                                           transaction per batch (store.c),
  *                                                           then new alerts to the JSONL sink
- *   main thread: parses flags, loads the intel lists into an immutable index, opens the store,
+ *   main thread: parses flags, opens the store, loads the intel feeds (intel.c: the first index,
+ *   then a watcher thread for files and folders and a poller thread for URLs and TAXII, which
+ *   build each new index beside the live one and publish it with one pointer swap),
  *   starts the worker and the MQTT client, prints "ready" once the broker acknowledged the
  *   subscription, then waits for SIGTERM/SIGINT.
  *
- * The worker owns the store's only write connection and the sink; the intel index is immutable
+ * The worker owns the store's only write connection and the sink; it reads the live intel index
+ * as an RCU reader (never waits for a reload) and works off retro-hunts (retro.c) between batches;
  * and shared read-only; the queue is the only structure two threads touch (its own lock).
  *
  * Shutdown (SIGTERM/SIGINT): disconnect from the broker and stop the network thread (no callback
@@ -36,22 +39,27 @@
 #include "alerts.h"
 #include "ingest.h"
 #include "intel.h"
+#include "intel_fetch.h"
 #include "log.h"
 #include "process.h"
 #include "queue.h"
+#include "retro.h"
 #include "store.h"
 #include "wire.h"
 
 #define QUEUE_CAPACITY 4096
 #define QUEUE_BYTES (256u << 20)
-#define MAX_INTEL_FILES 64
+#define MAX_INTEL_SOURCES 64
 
 typedef struct options {
     char host[256];
     int port;
     const char *db;
-    const char *intel[MAX_INTEL_FILES];
+    ward_intel_source_cfg_t intel[MAX_INTEL_SOURCES];
     int n_intel;
+    ward_feed_format_t intel_format; /* for the --intel / --intel-url options that follow */
+    unsigned url_interval_s;
+    unsigned history_days;
     const char *alerts_jsonl;
     const char *client_id;
     bool verbose;
@@ -61,16 +69,26 @@ static void usage(FILE *out)
 {
     fprintf(
         out,
-        "usage: wardd --broker HOST:PORT --db PATH [--intel FILE]... [--alerts-jsonl PATH]\n"
+        "usage: wardd --broker HOST:PORT --db PATH [--intel PATH]... [--intel-format NAME]\n"
+        "             [--intel-url URL]... [--taxii URL]... [--intel-url-interval S]\n"
+        "             [--history-days N] [--alerts-jsonl PATH]\n"
         "             [--client-id ID] [--verbose]\n"
         "\n"
         "Receives ward device reports (MQTT topic ward/v1/+/report, QoS 1, persistent\n"
         "session), stores devices, flows and alerts in a SQLite database, and raises an\n"
-        "alert for every flow whose remote address is on an intel list.\n"
+        "alert for every flow whose remote address is on a threat-intelligence feed.\n"
         "\n"
         "  --broker HOST:PORT    MQTT broker (IPv6: [ADDR]:PORT)\n"
         "  --db PATH             SQLite database (created if missing)\n"
-        "  --intel FILE          IP/CIDR list, one per line, '#' comments (repeatable)\n"
+        "  --intel PATH          feed file or folder of feeds, any supported format,\n"
+        "                        watched and reloaded on change (repeatable)\n"
+        "  --intel-format NAME   format of the --intel/--intel-url feeds after it (plain,\n"
+        "                        drop, drop-json, netset, feodo-csv, zeek, iprep,\n"
+        "                        iprep-categories, misp-csv, misp-json, stix; default auto)\n"
+        "  --intel-url URL       feed polled over http(s) (repeatable)\n"
+        "  --taxii URL           TAXII 2.1 collection objects endpoint, polled (repeatable)\n"
+        "  --intel-url-interval S  poll interval of URLs and TAXII, seconds (default 3600)\n"
+        "  --history-days N      days of contact history kept for the retro-hunt (default 7)\n"
         "  --alerts-jsonl PATH   append each new alert to PATH as one JSON line\n"
         "  --client-id ID        MQTT client id naming the persistent session (default wardd)\n"
         "  --verbose             log debug messages\n"
@@ -119,6 +137,11 @@ static int parse_args(int argc, char **argv, options_t *o)
         {"broker", required_argument, NULL, 'b'},
         {"db", required_argument, NULL, 'd'},
         {"intel", required_argument, NULL, 'i'},
+        {"intel-format", required_argument, NULL, 'F'},
+        {"intel-url", required_argument, NULL, 'U'},
+        {"taxii", required_argument, NULL, 'T'},
+        {"intel-url-interval", required_argument, NULL, 'I'},
+        {"history-days", required_argument, NULL, 'H'},
         {"alerts-jsonl", required_argument, NULL, 'a'},
         {"client-id", required_argument, NULL, 'c'},
         {"verbose", no_argument, NULL, 'v'},
@@ -128,6 +151,7 @@ static int parse_args(int argc, char **argv, options_t *o)
     bool have_broker = false;
     memset(o, 0, sizeof *o);
     o->client_id = "wardd";
+    o->history_days = WARD_RETRO_DAYS_DEFAULT;
     opterr = 0;
     int c;
     while ((c = getopt_long(argc, argv, "hv", longopts, NULL)) != -1) {
@@ -146,12 +170,50 @@ static int parse_args(int argc, char **argv, options_t *o)
             o->db = optarg;
             break;
         case 'i':
-            if (o->n_intel == MAX_INTEL_FILES) {
-                fprintf(stderr, "wardd: error: at most %d --intel files\n", MAX_INTEL_FILES);
+        case 'U':
+        case 'T':
+            if (o->n_intel == MAX_INTEL_SOURCES) {
+                fprintf(stderr, "wardd: error: at most %d feeds (--intel, --intel-url, --taxii)\n",
+                        MAX_INTEL_SOURCES);
                 return 2;
             }
-            o->intel[o->n_intel++] = optarg;
+            if (c != 'i' && strncmp(optarg, "http://", 7) != 0 &&
+                strncmp(optarg, "https://", 8) != 0) {
+                fprintf(stderr, "wardd: error: --%s wants an http:// or https:// URL, got \"%s\"\n",
+                        c == 'U' ? "intel-url" : "taxii", optarg);
+                return 2;
+            }
+            o->intel[o->n_intel++] = (ward_intel_source_cfg_t){
+                c == 'i'   ? WARD_INTEL_SRC_PATH
+                : c == 'U' ? WARD_INTEL_SRC_URL
+                           : WARD_INTEL_SRC_TAXII,
+                optarg, c == 'T' ? WARD_FEED_STIX : o->intel_format, 0};
             break;
+        case 'F':
+            if (ward_feed_format_parse(optarg, &o->intel_format) != WARD_OK) {
+                fprintf(stderr, "wardd: error: unknown --intel-format \"%s\" (see --help)\n",
+                        optarg);
+                return 2;
+            }
+            break;
+        case 'I':
+        case 'H': {
+            char *end;
+            errno = 0;
+            unsigned long v = strtoul(optarg, &end, 10);
+            unsigned long max = c == 'I' ? 86400ul * 30 : WARD_RETRO_DAYS_MAX;
+            if (errno != 0 || end == optarg || *end != '\0' || optarg[0] == '-' || v < 1 ||
+                v > max) {
+                fprintf(stderr, "wardd: error: --%s wants a number 1..%lu, got \"%s\"\n",
+                        c == 'I' ? "intel-url-interval" : "history-days", max, optarg);
+                return 2;
+            }
+            if (c == 'I')
+                o->url_interval_s = (unsigned)v;
+            else
+                o->history_days = (unsigned)v;
+            break;
+        }
         case 'a':
             o->alerts_jsonl = optarg;
             break;
@@ -183,35 +245,13 @@ static int parse_args(int argc, char **argv, options_t *o)
         fprintf(stderr, "wardd: error: unexpected argument \"%s\" (see --help)\n", argv[optind]);
         return 2;
     }
+    for (int i = 0; i < o->n_intel; i++)
+        o->intel[i].interval_s = o->url_interval_s;
     if (!have_broker || o->db == NULL) {
         fprintf(stderr, "wardd: error: --broker and --db are required (see --help)\n");
         return 2;
     }
     return 0;
-}
-
-static ward_intel_t *load_intel(const options_t *o)
-{
-    char err[512];
-    ward_intel_builder_t *b = ward_intel_builder_new(NULL, NULL);
-    if (b == NULL) {
-        WARD_ERROR("out of memory");
-        return NULL;
-    }
-    for (int i = 0; i < o->n_intel; i++) {
-        size_t bad = 0;
-        long n = ward_intel_builder_add_file(b, o->intel[i], &bad, err, sizeof err);
-        if (n < 0) {
-            WARD_ERROR("%s", err);
-            ward_intel_builder_free(b);
-            return NULL;
-        }
-        WARD_INFO("intel: %ld indicators from %s (%zu bad lines skipped)", n, o->intel[i], bad);
-    }
-    ward_intel_t *idx = ward_intel_build(b);
-    if (idx == NULL)
-        WARD_ERROR("out of memory building the intel index");
-    return idx;
 }
 
 int main(int argc, char **argv)
@@ -234,15 +274,28 @@ int main(int argc, char **argv)
     char err[512];
     int status = 1;
     ward_intel_t *intel = NULL;
+    ward_retro_t *retro = NULL;
     ward_store_t *store = NULL;
     ward_alert_sink_t *sink = NULL;
     ward_queue_t *queue = NULL;
     ward_processor_t *proc = NULL;
     ward_ingest_t *ingest = NULL;
 
-    if ((intel = load_intel(&o)) == NULL)
-        goto out;
+    if (ward_fetch_global_init() != 0) {
+        WARD_ERROR("cannot initialise libcurl");
+        return 1;
+    }
     if ((store = ward_store_open(o.db, false, err, sizeof err)) == NULL) {
+        WARD_ERROR("%s", err);
+        goto out;
+    }
+    /* The contact history and retro-hunt live on the worker's connection; the intel engine hands
+     * them the indicators each reload adds. */
+    ward_intel_config_t intel_cfg = {o.intel, (size_t)o.n_intel, ward_retro_submit, NULL,
+                                     NULL, NULL, false};
+    if ((retro = ward_retro_new(store, o.history_days, err, sizeof err)) == NULL ||
+        (intel_cfg.added_ctx = retro,
+         (intel = ward_intel_open(&intel_cfg, err, sizeof err)) == NULL)) {
         WARD_ERROR("%s", err);
         goto out;
     }
@@ -253,8 +306,14 @@ int main(int argc, char **argv)
     }
     queue = ward_queue_new(QUEUE_CAPACITY, QUEUE_BYTES);
     proc = queue ? ward_processor_new(store, intel, sink) : NULL;
+    if (proc != NULL)
+        ward_processor_set_retro(proc, retro);
     if (proc == NULL || ward_processor_start(proc, queue) != 0) {
         WARD_ERROR("cannot start the worker thread");
+        goto out;
+    }
+    if (ward_intel_start(intel, err, sizeof err) != 0) {
+        WARD_ERROR("%s", err);
         goto out;
     }
     ward_ingest_config_t icfg = {o.host, o.port, o.client_id, 30, 10000};
@@ -313,8 +372,11 @@ out:
     ward_ingest_free(ingest);
     ward_processor_free(proc);
     ward_queue_free(queue);
+    /* The worker is gone: no reader is left; the reload threads stop before retro goes. */
+    ward_intel_close(intel);
+    ward_retro_free(retro);
     ward_alert_sink_close(sink);
     ward_store_close(store);
-    ward_intel_free(intel);
+    ward_fetch_global_cleanup();
     return status;
 }

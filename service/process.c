@@ -15,12 +15,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "behavior.h"
 #include "clock.h"
+#include "groupcheck.h"
+#include "hygiene.h"
 #include "log.h"
 #include "wire.h"
 
-/* The most intel matches considered per flow: the longest one names the alert. */
-#define MATCH_MAX 4
+/* The most intel matches kept per flow (evidence "matches"): the most specific names the alert. */
+#define MATCH_MAX 8
 
 typedef struct tally {
     uint64_t received, accepted, rejected, duplicates, flows, intel_matches, alerts_new,
@@ -30,7 +33,12 @@ typedef struct tally {
 struct ward_processor {
     ward_store_t *store;
     const ward_intel_t *intel;
+    ward_retro_t *retro; /* contact history and retro-hunt (retro.h), may be NULL */
     ward_alert_sink_t *sink;
+    ward_behavior_t *behavior; /* detectors' per-device state (behavior.h) */
+    ward_hygiene_t *hygiene;   /* recommendations (hygiene.h) */
+    ward_groupcheck_t *groups; /* security groups, their rules and baselines (groupcheck.h) */
+    int64_t next_tick_ms;      /* monotonic time of the next ward_processor_tick (worker) */
 
     tally_t batch;         /* this transaction's counts */
     ward_alert_t *pending; /* new alerts of this transaction, for the sink after commit */
@@ -45,6 +53,52 @@ struct ward_processor {
         alerts_folded, store_errors;
 };
 
+static int keep_pending(ward_processor_t *p, const ward_alert_t *a);
+
+/* The behaviour detectors' way to raise an alert (behavior.h, ward_behavior_emit_fn): fold it
+ * into the store, count it, queue a new one for the sink. */
+static int emit_alert(void *ctx, ward_alert_t *a)
+{
+    ward_processor_t *p = ctx;
+    bool is_new = false;
+    int rc = ward_alerts_raise(p->store, a, &is_new);
+    if (rc == 0 && is_new) {
+        WARD_INFO("device %s: alert %" PRId64 " %s: %s", a->device, a->id, a->type, a->title);
+        p->batch.alerts_new++;
+        rc = keep_pending(p, a);
+    } else if (rc == 0) {
+        p->batch.alerts_folded++;
+    }
+    return rc;
+}
+
+/* A group rule or baseline alert was stored new, reopened or resolved (groupcheck.h): count it
+ * and queue it for the sink. */
+static int on_group_alert(void *ctx, const ward_alert_t *a, bool is_new)
+{
+    ward_processor_t *p = ctx;
+    if (is_new)
+        p->batch.alerts_new++;
+    return keep_pending(p, a);
+}
+
+/* The detector thresholds and the security group of a device, from the registry as last loaded
+ * (ward_groupcheck_report reloads it when wardctl changed it, before the detectors run). */
+static const ward_behavior_config_t *device_behavior(ward_processor_t *p, const char *device)
+{
+    return ward_registry_group(ward_groupcheck_registry(p->groups), device)->behavior;
+}
+
+static const ward_behavior_config_t *behavior_of(void *ctx, const char *device)
+{
+    return device_behavior(ctx, device);
+}
+
+static const char *device_group(ward_processor_t *p, const char *device)
+{
+    return ward_registry_group_of(ward_groupcheck_registry(p->groups), device);
+}
+
 ward_processor_t *ward_processor_new(ward_store_t *store, const ward_intel_t *intel,
                                      ward_alert_sink_t *sink)
 {
@@ -54,6 +108,20 @@ ward_processor_t *ward_processor_new(ward_store_t *store, const ward_intel_t *in
     p->store = store;
     p->intel = intel;
     p->sink = sink;
+    char err[256];
+    if ((p->groups = ward_groupcheck_new(store, on_group_alert, p, err, sizeof err)) == NULL) {
+        WARD_ERROR("groups: %s", err);
+        free(p);
+        return NULL;
+    }
+    p->behavior = ward_behavior_new(store, emit_alert, p);
+    p->hygiene = ward_hygiene_new(store, NULL, err, sizeof err);
+    if (p->behavior == NULL || p->hygiene == NULL) {
+        if (p->hygiene == NULL)
+            WARD_ERROR("%s", p->behavior ? err : "out of memory");
+        ward_processor_free(p);
+        return NULL;
+    }
     return p;
 }
 
@@ -70,6 +138,9 @@ void ward_processor_free(ward_processor_t *p)
         return;
     drop_pending(p);
     free(p->pending);
+    ward_behavior_free(p->behavior);
+    ward_hygiene_free(p->hygiene);
+    ward_groupcheck_free(p->groups);
     free(p);
 }
 
@@ -112,12 +183,17 @@ static int keep_pending(ward_processor_t *p, const ward_alert_t *a)
 static int check_flow(ward_processor_t *p, const ward_flow_t *f)
 {
     ward_intel_match_t m[MATCH_MAX];
-    if (ward_intel_lookup(p->intel, &f->remote_addr, m, MATCH_MAX) == 0)
+    if (p->retro != NULL && ward_retro_note(p->retro, f) != 0)
+        return -1;
+    size_t total = p->intel ? ward_intel_match(p->intel, &f->remote_addr, ward_now_ms() / 1000,
+                                               m, MATCH_MAX)
+                            : 0;
+    if (total == 0)
         return 0;
     p->batch.intel_matches++;
     ward_alert_t a;
     bool is_new = false;
-    ward_alert_intel(&a, f, &m[0]);
+    ward_alert_intel(&a, f, m, total < MATCH_MAX ? total : MATCH_MAX, total);
     int rc = ward_alerts_raise(p->store, &a, &is_new);
     if (rc == 0 && is_new) {
         char ra[WARD_ADDR_STRLEN];
@@ -167,10 +243,18 @@ int ward_processor_handle(ward_processor_t *p, const char *topic, const uint8_t 
                        " ignored",
                        id, r.boot_id, r.seq, r.part_index);
             p->batch.duplicates++;
+            /* Same part again: a redelivery when the content is the same, else a replay. */
+            uint64_t stored = 0;
+            rc = ward_store_part_digest(p->store, id, r.boot_id, r.seq, r.part_index, &stored);
+            if (rc == 1)
+                rc = ward_behavior_duplicate(p->behavior, &r, device_behavior(p, id),
+                                             fnv1a64(payload, len), stored, received_ms);
+            rc = rc < 0 ? -1 : 0;
         }
         ward_wire_report_free(&r);
         return rc == 0 ? 1 : -1;
     }
+    rc = 0; /* a new part (1 above): from here rc is the result of its writes */
 
     /* Absolute times: a synced device's clock is trusted; for one counting from boot, the end of
      * its period is taken to be the moment the service received the report. */
@@ -200,10 +284,22 @@ int ward_processor_handle(ward_processor_t *p, const char *topic, const uint8_t 
         if (rc == 0)
             rc = check_flow(p, &f);
     }
+    /* The overflow summary: traffic the agent counted without a flow entry (table full). Kept
+     * beside the flows so that flows + overflow add up to what the device's hook saw. */
+    int64_t period_ms = (int64_t)(r.period_end - r.period_start);
+    for (size_t i = 0; rc == 0 && i < r.n_overflow; i++)
+        rc = ward_store_overflow_insert(p->store, id, r.boot_id, r.seq, &r.overflow[i], base,
+                                        base + period_ms);
     if (rc == 0) {
         ward_store_device_t d = {id, r.agent_version, r.boot_id, r.seq, received_ms, r.n_flows};
         rc = ward_store_device_upsert(p->store, &d);
     }
+    if (rc == 0)
+        rc = ward_groupcheck_report(p->groups, &r, received_ms);
+    if (rc == 0)
+        rc = ward_behavior_report(p->behavior, &r, device_behavior(p, id), received_ms);
+    if (rc == 0)
+        rc = ward_hygiene_report(p->hygiene, &r, device_group(p, id), received_ms);
     if (rc == 0) {
         p->batch.accepted++;
         p->batch.flows += r.n_flows;
@@ -239,6 +335,28 @@ int ward_processor_end(ward_processor_t *p)
         ward_alert_sink_write(p->sink, &p->pending[i]);
     drop_pending(p);
     return 0;
+}
+
+int ward_processor_tick(ward_processor_t *p, int64_t now_ms)
+{
+    int rc = ward_groupcheck_tick(p->groups, now_ms);
+    return rc == 0 ? ward_behavior_tick(p->behavior, now_ms, behavior_of, p) : rc;
+}
+
+/* Every WARD_BEHAVIOR_TICK_MS: the periodic checks (device.silent) in their own transaction. */
+static void maybe_tick(ward_processor_t *p)
+{
+    int64_t mono = ward_mono_ms();
+    if (mono < p->next_tick_ms)
+        return;
+    p->next_tick_ms = mono + WARD_BEHAVIOR_TICK_MS;
+    if (ward_processor_begin(p) != 0)
+        return;
+    if (ward_processor_tick(p, ward_now_ms()) != 0 || ward_processor_end(p) != 0) {
+        ward_store_rollback(p->store);
+        drop_pending(p);
+        p->store_errors++;
+    }
 }
 
 /*
@@ -277,10 +395,31 @@ static size_t run_batch(ward_processor_t *p, ward_msg_t **msgs, size_t n)
     return done;
 }
 
+/* A slice of the retro-hunt (and the contact history's pruning) in its own transaction. */
+static void maybe_retro(ward_processor_t *p)
+{
+    int64_t mono = ward_mono_ms();
+    if (p->retro == NULL || !ward_retro_due(p->retro, mono) || ward_processor_begin(p) != 0)
+        return;
+    if (ward_retro_step(p->retro, ward_now_ms(), mono, WARD_RETRO_SLICE, emit_alert, p) != 0 ||
+        ward_processor_end(p) != 0) {
+        ward_store_rollback(p->store);
+        ward_retro_rollback(p->retro);
+        drop_pending(p);
+        p->store_errors++;
+    }
+}
+
+void ward_processor_set_retro(ward_processor_t *p, ward_retro_t *retro)
+{
+    p->retro = retro;
+}
+
 static void *worker(void *arg)
 {
     ward_processor_t *p = arg;
     ward_msg_t *batch[WARD_PROCESS_BATCH];
+    ward_intel_reader_register(); /* intel lookups are RCU read-side sections */
     for (;;) {
         bool closed = false;
         size_t n =
@@ -293,7 +432,10 @@ static void *worker(void *arg)
         } else if (closed) {
             break;
         }
+        maybe_tick(p);
+        maybe_retro(p);
     }
+    ward_intel_reader_unregister();
     p->running = false;
     return NULL;
 }
@@ -302,6 +444,9 @@ int ward_processor_start(ward_processor_t *p, ward_queue_t *q)
 {
     p->queue = q;
     p->running = true;
+    /* The first periodic check one period after start: devices known only from before a restart
+     * are not tracked, and a just-started service has nothing to check. */
+    p->next_tick_ms = ward_mono_ms() + WARD_BEHAVIOR_TICK_MS;
     if (pthread_create(&p->thread, NULL, worker, p) != 0) {
         p->running = false;
         return -1;

@@ -26,6 +26,7 @@
 #include "alerts.h"
 #include "intel.h"
 #include "queue.h"
+#include "retro.h"
 #include "store.h"
 
 #define WARD_PROCESS_BATCH 256
@@ -57,6 +58,15 @@ int ward_processor_begin(ward_processor_t *p);
 int ward_processor_handle(ward_processor_t *p, const char *topic, const uint8_t *payload,
                           size_t len, int64_t received_ms);
 int ward_processor_end(ward_processor_t *p);
+/**
+ * Periodic checks (device.silent) at wall-clock now_ms, inside a transaction opened with
+ * ward_processor_begin. The worker runs them every WARD_BEHAVIOR_TICK_MS by itself.
+ * 0 ok, -1 store error.
+ */
+int ward_processor_tick(ward_processor_t *p, int64_t now_ms);
+
+/** Keep the contact history and run retro-hunts (retro.h) in the worker. Before start. */
+void ward_processor_set_retro(ward_processor_t *p, ward_retro_t *retro);
 
 /** Start the worker thread that pops q until it is closed and drained. */
 int ward_processor_start(ward_processor_t *p, ward_queue_t *q);

@@ -7,9 +7,10 @@
  * ("detectors", parsed by the behaviour module), and an optional learning window ("learn").
  *
  * Storage (SQLite, tables created by ward_registry_schema, in the wardd database):
- *   groups(name PK, spec JSON text, applied ms, learn_started ms or NULL)
+ *   groups(name PK, spec JSON text, applied ms, learn_started ms or NULL, learned JSON or NULL)
+ *       learned: what the group's baseline learned so far (ward_baseline_learned_json), written
+ *       by the worker while it learns
  *   device_groups(device PK, grp)             devices not listed are in "default"
- *   baseline(grp, kind, value, lo, hi)        what a learning group learned (baseline.h)
  *   meta('groups_rev')                        +1 on every change made by wardctl
  * wardctl writes these tables directly; the worker's registry notices a new groups_rev (checked
  * on every report: one primary-key read) and reloads everything, so a change takes effect on the
@@ -41,8 +42,8 @@ struct ward_behavior_config; /* behavior.h */
 /** One group as the worker uses it. */
 typedef struct ward_group {
     char name[WARD_GROUP_NAME_MAX + 1];
-    json_t *spec;                   /**< the applied document (borrowed; {"group":..} if none) */
-    struct ward_ruleset *rules;     /**< parsed rules (never NULL; may hold no rule) */
+    json_t *spec;               /**< the applied document (borrowed; {"group":..} if none) */
+    struct ward_ruleset *rules; /**< parsed rules (never NULL; may hold no rule) */
     /** Detector thresholds from "detectors" (behavior.h; defaults where absent). Never NULL. */
     const struct ward_behavior_config *behavior;
     struct ward_baseline *baseline; /**< learning state; NULL unless the spec has "learn" */
@@ -105,5 +106,25 @@ int ward_registry_set_group(ward_store_t *st, const char *device, const char *gr
 json_t *ward_registry_list_json(ward_store_t *st);
 /** One group: {"group", "spec", "devices": [...], "applied"}; NULL when there is none. */
 json_t *ward_registry_show_json(ward_store_t *st, const char *group);
+
+/**
+ * What a group learned (ward_baseline_learned_json, now_ms decides "learning"). NULL with err
+ * when the group does not exist or does not learn.
+ */
+json_t *ward_registry_learned_json(ward_store_t *st, const char *group, int64_t now_ms, char *err,
+                                   size_t errlen);
+
+/**
+ * Turn what a group learned into explicit rules: its spec loses "learn", keeps its own rules
+ * (except earlier "learned.*" ones) and gains the frozen ones, and is stored like an applied
+ * document. The new document in *doc_out (new reference) when not NULL. 0 ok, -1 no such group,
+ * no learning, or the result is invalid (err), -2 database error.
+ */
+int ward_registry_freeze(ward_store_t *st, const char *group, int64_t now_ms, json_t **doc_out,
+                         char *err, size_t errlen);
+
+/** Write a group's learned baseline when it changed (worker, inside its transaction). 0 ok, -1
+ * database error (logged). */
+int ward_registry_save_learned(ward_registry_t *reg, const ward_group_t *g, int64_t now_ms);
 
 #endif

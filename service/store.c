@@ -22,7 +22,16 @@
 
 #define SCHEMA_VERSION "1"
 
-enum stmt_id { S_PART, S_DEVICE, S_FLOW, S_ALERT_FIND, S_ALERT_INSERT, S_ALERT_UPDATE, S_COUNT_ };
+enum stmt_id {
+    S_PART,
+    S_DEVICE,
+    S_FLOW,
+    S_ALERT_FIND,
+    S_ALERT_INSERT,
+    S_ALERT_UPDATE,
+    S_OVERFLOW,
+    S_COUNT_
+};
 
 static const char *const stmt_sql[S_COUNT_] = {
     [S_PART] = "INSERT OR IGNORE INTO report_parts(device, boot_id, seq, part, received, digest) "
@@ -51,6 +60,9 @@ static const char *const stmt_sql[S_COUNT_] = {
                        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     [S_ALERT_UPDATE] = "UPDATE alerts SET first_seen = ?2, last_seen = ?3, count = ?4, state = ?5,"
                        " evidence = ?6 WHERE id = ?1",
+    [S_OVERFLOW] = "INSERT INTO flow_overflow(device, boot_id, seq, protocol, direction, flows,"
+                   " packets, bytes, first_seen, last_seen)"
+                   " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
 };
 
 static const char schema_sql[] =
@@ -94,6 +106,23 @@ static const char schema_sql[] =
     " tcp_flags INTEGER);"
     "CREATE INDEX IF NOT EXISTS flows_device_time ON flows(device, first_seen);"
     "CREATE INDEX IF NOT EXISTS flows_remote_addr ON flows(remote_addr);"
+    /* The overflow summary of each report (docs/protocol.md 3.3): traffic the agent's flow table
+     * had no room for. first/last_seen are the report's period. Added to schema 1 without a
+     * version bump: CREATE IF NOT EXISTS adds it to older databases, and readers treat a
+     * database without it as having no overflow. */
+    "CREATE TABLE IF NOT EXISTS flow_overflow("
+    " id INTEGER PRIMARY KEY,"
+    " device TEXT NOT NULL,"
+    " boot_id INTEGER NOT NULL,"
+    " seq INTEGER NOT NULL,"
+    " protocol INTEGER NOT NULL,"
+    " direction TEXT NOT NULL,"
+    " flows INTEGER NOT NULL,"
+    " packets INTEGER NOT NULL,"
+    " bytes INTEGER NOT NULL,"
+    " first_seen INTEGER NOT NULL,"
+    " last_seen INTEGER NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS flow_overflow_device_time ON flow_overflow(device, first_seen);"
     "CREATE TABLE IF NOT EXISTS alerts("
     " id INTEGER PRIMARY KEY,"
     " type TEXT NOT NULL,"
@@ -305,6 +334,24 @@ int ward_store_flow_insert(ward_store_t *st, const ward_flow_t *f, uint32_t boot
     return run(st, S_FLOW, "store flow");
 }
 
+int ward_store_overflow_insert(ward_store_t *st, const char *device, uint32_t boot_id, uint64_t seq,
+                               const struct ward_wire_overflow *o, int64_t first_ms,
+                               int64_t last_ms)
+{
+    sqlite3_stmt *s = st->stmt[S_OVERFLOW];
+    sqlite3_bind_text(s, 1, device, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, boot_id);
+    sqlite3_bind_int64(s, 3, (sqlite3_int64)seq);
+    sqlite3_bind_int(s, 4, o->proto);
+    sqlite3_bind_text(s, 5, ward_wire_direction_name(o->direction), -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 6, (sqlite3_int64)o->flows);
+    sqlite3_bind_int64(s, 7, (sqlite3_int64)o->packets);
+    sqlite3_bind_int64(s, 8, (sqlite3_int64)o->bytes);
+    sqlite3_bind_int64(s, 9, first_ms);
+    sqlite3_bind_int64(s, 10, last_ms);
+    return run(st, S_OVERFLOW, "store overflow summary");
+}
+
 static void col_text(sqlite3_stmt *s, int col, char *buf, size_t len)
 {
     const unsigned char *t = sqlite3_column_text(s, col);
@@ -395,6 +442,40 @@ int ward_store_alert_update(ward_store_t *st, const ward_alert_t *a)
     int rc = run(st, S_ALERT_UPDATE, "update alert");
     free(ev);
     return rc;
+}
+
+int ward_store_part_digest(ward_store_t *st, const char *device, uint32_t boot_id, uint64_t seq,
+                           uint32_t part, uint64_t *digest)
+{
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(st->db,
+                           "SELECT digest FROM report_parts WHERE device = ?1 AND boot_id = ?2"
+                           " AND seq = ?3 AND part = ?4",
+                           -1, &s, NULL) != SQLITE_OK)
+        return db_error(st, "find report part");
+    sqlite3_bind_text(s, 1, device, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, boot_id);
+    sqlite3_bind_int64(s, 3, (sqlite3_int64)seq);
+    sqlite3_bind_int64(s, 4, part);
+    int rc = sqlite3_step(s), found = 0;
+    if (rc == SQLITE_ROW) {
+        *digest = (uint64_t)sqlite3_column_int64(s, 0);
+        found = 1;
+    } else if (rc != SQLITE_DONE) {
+        found = db_error(st, "find report part");
+    }
+    sqlite3_finalize(s);
+    return found;
+}
+
+struct sqlite3 *ward_store_sqlite(ward_store_t *st)
+{
+    return st->db;
+}
+
+bool ward_store_readonly(const ward_store_t *st)
+{
+    return st->readonly;
 }
 
 /* ---- Reading ------------------------------------------------------------------------------- */
@@ -499,6 +580,66 @@ json_t *ward_store_flows_json(ward_store_t *st, const char *device, long limit)
         f.has_tcp_flags = sqlite3_column_type(s, 15) != SQLITE_NULL;
         f.tcp_flags = (uint16_t)sqlite3_column_int(s, 15);
         json_array_append_new(arr, ward_flow_json(&f));
+    }
+    return finish(st, s, arr, rc);
+}
+
+json_t *ward_store_overflow_json(ward_store_t *st, const char *device, long limit)
+{
+    /* A database written before the table existed has no overflow: an empty array, no error. */
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(st->db,
+                           "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
+                           " AND name = 'flow_overflow'",
+                           -1, &s, NULL) != SQLITE_OK) {
+        db_error(st, "query");
+        return NULL;
+    }
+    int rc = sqlite3_step(s);
+    bool exists = rc == SQLITE_ROW && sqlite3_column_int(s, 0) > 0;
+    sqlite3_finalize(s);
+    if (rc != SQLITE_ROW) {
+        db_error(st, "query");
+        return NULL;
+    }
+    if (!exists)
+        return json_array();
+    s = query(st,
+              "SELECT device, protocol, direction, flows, packets, bytes, first_seen, last_seen"
+              " FROM flow_overflow WHERE ?1 IS NULL OR device = ?1"
+              " ORDER BY first_seen, id LIMIT ?2",
+              device, limit);
+    if (s == NULL)
+        return NULL;
+    json_t *arr = json_array();
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        char pb[8], t1[WARD_TIME_STRLEN], t2[WARD_TIME_STRLEN];
+        const char *dir = (const char *)sqlite3_column_text(s, 2);
+        json_int_t packets = (json_int_t)sqlite3_column_int64(s, 4);
+        json_int_t bytes = (json_int_t)sqlite3_column_int64(s, 5);
+        json_t *o = json_object();
+        json_object_set_new(o, "device", json_string((const char *)sqlite3_column_text(s, 0)));
+        json_object_set_new(o, "overflow", json_true());
+        json_object_set_new(
+            o, "protocol",
+            json_string(ward_wire_proto_name((unsigned)sqlite3_column_int(s, 1), pb, sizeof pb)));
+        json_object_set_new(o, "direction", json_string(dir ? dir : "unknown"));
+        json_object_set_new(o, "flows", json_integer((json_int_t)sqlite3_column_int64(s, 3)));
+        json_object_set_new(o, "packets", json_integer(packets));
+        json_object_set_new(o, "bytes", json_integer(bytes));
+        /* The same counters under the flows' names, so that summing packets_in/out and
+         * bytes_in/out over every row of `wardctl flows` covers all the traffic. */
+        bool in = dir != NULL && strcmp(dir, "inbound") == 0;
+        bool out = dir != NULL && strcmp(dir, "outbound") == 0;
+        json_object_set_new(o, "packets_in", json_integer(in ? packets : 0));
+        json_object_set_new(o, "packets_out", json_integer(out ? packets : 0));
+        json_object_set_new(o, "bytes_in", json_integer(in ? bytes : 0));
+        json_object_set_new(o, "bytes_out", json_integer(out ? bytes : 0));
+        json_object_set_new(o, "first_seen",
+                            json_string(ward_time_iso(sqlite3_column_int64(s, 6), t1, sizeof t1)));
+        json_object_set_new(o, "last_seen",
+                            json_string(ward_time_iso(sqlite3_column_int64(s, 7), t2, sizeof t2)));
+        json_array_append_new(arr, o);
     }
     return finish(st, s, arr, rc);
 }

@@ -18,6 +18,10 @@
  *       one row per flow per report; addresses as text; remote_port 0 and icmp_type/icmp_code set
  *       for ICMP/ICMPv6 (NULL otherwise); initiator 'inbound'|'outbound'|'unknown';
  *       tcp_flags raw (out bits 0-7, in bits 8-15) or NULL
+ *   flow_overflow(id PK, device, boot_id, seq, protocol, direction, flows, packets, bytes,
+ *                 first_seen, last_seen)
+ *       one row per overflow summary entry per report part (traffic the agent's flow table had
+ *       no room for); direction 'inbound'|'outbound'|'unknown'; first/last_seen = the period
  *   alerts(id PK, type, severity, device, title, fold_key, first_seen, last_seen, count, state,
  *          evidence JSON text) UNIQUE(device, type, fold_key)
  *
@@ -69,6 +73,13 @@ int ward_store_device_upsert(ward_store_t *st, const ward_store_device_t *d);
 /** Store one flow of report (boot_id, seq). 0 ok, -1 error. */
 int ward_store_flow_insert(ward_store_t *st, const ward_flow_t *f, uint32_t boot_id, uint64_t seq);
 
+struct ward_wire_overflow;
+/** Store one overflow summary entry of report (boot_id, seq) for the period [first_ms, last_ms].
+ *  0 ok, -1 error. */
+int ward_store_overflow_insert(ward_store_t *st, const char *device, uint32_t boot_id, uint64_t seq,
+                               const struct ward_wire_overflow *o, int64_t first_ms,
+                               int64_t last_ms);
+
 /** Alert by key: 1 found (into *out, evidence owned by caller), 0 none, -1 error. */
 int ward_store_alert_find(ward_store_t *st, const char *device, const char *type,
                           const char *fold_key, ward_alert_t *out);
@@ -83,8 +94,28 @@ int ward_store_alert_update(ward_store_t *st, const ward_alert_t *a);
 json_t *ward_store_devices_json(ward_store_t *st, const char *device);
 /** [ward_flow_json(...)], oldest first. */
 json_t *ward_store_flows_json(ward_store_t *st, const char *device, long limit);
+/**
+ * [{"device","overflow":true,"protocol","direction","flows","packets","bytes","packets_in",
+ *   "packets_out","bytes_in","bytes_out","first_seen","last_seen"}], oldest first: the overflow
+ * summaries of the reports (first/last_seen = the report's period). packets/bytes also appear
+ * under the flows' names for the entry's direction (0 for the other one; both 0 for an unknown
+ * direction). An empty array for a database older than the table.
+ */
+json_t *ward_store_overflow_json(ward_store_t *st, const char *device, long limit);
 /** [ward_alert_json(...)], by id. */
 json_t *ward_store_alerts_json(ward_store_t *st, const char *device, long limit);
+
+/* ---- For modules that own their own tables (hygiene: recommendations) ---- */
+
+/** The digest stored for a processed part: 1 found (*digest set), 0 none, -1 error. */
+int ward_store_part_digest(ward_store_t *st, const char *device, uint32_t boot_id, uint64_t seq,
+                           uint32_t part, uint64_t *digest);
+
+/** The connection's SQLite handle (same thread rule as the store). */
+struct sqlite3 *ward_store_sqlite(ward_store_t *st);
+
+/** True for a connection opened read-only. */
+bool ward_store_readonly(const ward_store_t *st);
 
 /** The last SQLite error message of this connection. */
 const char *ward_store_errmsg(ward_store_t *st);

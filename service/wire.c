@@ -820,6 +820,7 @@ static bool dec_key(dctx_t *c, unsigned key, const cbor_item_t *v, ward_wire_rep
                  dec_local_addr);
         return true;
     case WARD_RK_LISTENING:
+        r->has_listening = true;
         DEC_LIST(c, v, WARD_RK_LISTENING, ward_wire_listen_t, r->listening, r->n_listening,
                  dec_listen);
         return true;

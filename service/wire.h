@@ -101,6 +101,7 @@ typedef struct ward_wire_report {
     uint32_t part_index, part_count;   /**< [0, 1] when absent */
     uint8_t time_base;                 /**< enum ward_time_base */
     bool has_interval, has_config_rev, has_priority;
+    bool has_listening; /**< key 19 present (even empty): the listening sockets are known */
     uint32_t interval;
     uint64_t config_rev;
     bool priority;

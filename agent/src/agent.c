@@ -3,8 +3,9 @@
  * schedule (the report itself is written by report.c).
  *
  * Threads: ward_agent_on_packet() may run in an interrupt or another thread; it parses outside
- * any lock, then holds WARD_ENTER_CRITICAL() only while it updates one flow (or the summary) and
- * the counters. Every other function runs in one thread, the report side.
+ * any lock, then holds WARD_ENTER_CRITICAL() only while it checks the deny-list (when not empty)
+ * and updates one flow (or the summary) and the counters. Every other function runs in one
+ * thread, the report side (docs/agent.md, "Threading model").
  */
 #include <string.h>
 
@@ -59,6 +60,9 @@ ward_status_t ward_agent_init(ward_agent_t *agent, const ward_agent_config_t *cf
         memcpy(agent->device_id, cfg->device_id, strlen(cfg->device_id));
         agent->boot_id = cfg->boot_id;
         agent->interval_s = cfg->report_interval_s;
+        agent->base_interval_s = cfg->report_interval_s;
+        agent->collectors = WARD_COL_ALL_;
+        agent->si_due = 1; /* system information goes in the first report */
         agent->time_base = (uint8_t)cfg->time_base;
         agent->transport = cfg->transport;
         /* A per-boot seed: crafted traffic cannot aim at the same buckets on every device. */
@@ -111,7 +115,14 @@ ward_status_t ward_agent_on_packet(ward_agent_t *agent, int dir, const uint8_t *
         WARD_ENTER_CRITICAL();
         agent->counters[WARD_CTR_PACKETS]++;
         if (st == WARD_OK) {
-            ward__flow_account(agent, &pk, dir, now_s);
+            /* A denied packet is still counted in its flow: the flow shows what the device saw
+             * (and tried to send), the detection says what was done about it. */
+            if (agent->deny_count != 0) {
+                st = ward__deny_check(agent, &pk, dir, now_s);
+            }
+            if (agent->collectors & WARD_COL_FLOWS) {
+                ward__flow_account(agent, &pk, dir, now_s);
+            }
         } else {
             agent->counters[WARD_CTR_PACKETS_MALFORMED]++;
             agent->malformed[reason] = ward__sat_add32(agent->malformed[reason], 1);
@@ -141,13 +152,32 @@ ward_status_t ward_agent_note(ward_agent_t *agent, int counter, uint32_t n)
 
 static ward_status_t report_now(ward_agent_t *agent, uint64_t now_ms, uint8_t *buf, size_t cap)
 {
-    ward_status_t st = ward__report_send(agent, now_ms, buf, cap);
+    ward_status_t st = ward__report_send(agent, now_ms, buf, cap, 0);
     uint64_t wait_s = agent->interval_s;
 
     if (st != WARD_OK && wait_s > WARD_REPORT_RETRY_S) {
         wait_s = WARD_REPORT_RETRY_S;
     }
     agent->next_due_ms = now_ms + wait_s * 1000u;
+    return st;
+}
+
+/* A priority report when a new detection waits for one (and no refused one waits to retry). */
+static ward_status_t priority_now(ward_agent_t *agent, uint64_t now_ms, uint8_t *buf, size_t cap)
+{
+    ward_status_t st = WARD_NOTHING;
+    uint8_t prio;
+    WARD_DECL_CRITICAL();
+
+    WARD_ENTER_CRITICAL();
+    prio = agent->prio;
+    WARD_EXIT_CRITICAL();
+    if (prio && now_ms >= agent->prio_next_ms) {
+        st = ward__report_send(agent, now_ms, buf, cap, 1);
+        if (st != WARD_OK) {
+            agent->prio_next_ms = now_ms + (uint64_t)WARD_REPORT_RETRY_S * 1000u;
+        }
+    }
     return st;
 }
 
@@ -159,10 +189,11 @@ ward_status_t ward_agent_poll(ward_agent_t *agent, uint64_t now_ms, uint8_t *buf
         st = WARD_E_ARG;
     } else if (cap < WARD_REPORT_MIN_BUFFER) {
         st = WARD_E_BUFFER;
-    } else if (now_ms < agent->next_due_ms) {
-        st = WARD_NOTHING;
     } else {
-        st = report_now(agent, now_ms, buf, cap);
+        st = priority_now(agent, now_ms, buf, cap);
+        if (now_ms >= agent->next_due_ms && st != WARD_E_AGAIN) {
+            st = report_now(agent, now_ms, buf, cap);
+        }
     }
     return st;
 }
@@ -177,6 +208,124 @@ ward_status_t ward_agent_flush(ward_agent_t *agent, uint64_t now_ms, uint8_t *bu
         st = WARD_E_BUFFER;
     } else {
         st = report_now(agent, now_ms, buf, cap);
+    }
+    return st;
+}
+
+ward_status_t ward_agent_set_listening(ward_agent_t *agent, ward_listening_fn fn, void *ctx)
+{
+    ward_status_t st = WARD_E_ARG;
+
+    if (agent != NULL && agent->magic == WARD__AGENT_MAGIC) {
+        agent->listen_fn = fn;
+        agent->listen_ctx = ctx;
+        st = WARD_OK;
+    }
+    return st;
+}
+
+/* Copy s into a sysinfo slot, cut at a UTF-8 character boundary; returns whether it changed. */
+static int si_copy(ward_agent_t *agent, unsigned k, const char *s)
+{
+    size_t n = 0;
+    int changed;
+
+    if (s != NULL) {
+        while (n < WARD_SYSINFO_STR_MAX && s[n] != '\0') {
+            n++;
+        }
+        if (n == WARD_SYSINFO_STR_MAX && s[n] != '\0') {
+            /* Cut: do not end inside a multi-byte character (continuation bytes are 10xxxxxx). */
+            while (n > 0 && ((uint8_t)s[n] & 0xc0u) == 0x80u) {
+                n--;
+            }
+        }
+    }
+    changed = n != agent->si_len[k] || (n > 0 && memcmp(agent->si_str[k], s, n) != 0);
+    if (n > 0) {
+        memcpy(agent->si_str[k], s, n);
+    }
+    agent->si_len[k] = (uint8_t)n;
+    return changed;
+}
+
+ward_status_t ward_agent_set_sysinfo(ward_agent_t *agent, const ward_sysinfo_t *info)
+{
+    ward_status_t st = WARD_E_ARG;
+    unsigned flags;
+    int changed;
+
+    if (agent != NULL && agent->magic == WARD__AGENT_MAGIC && info != NULL) {
+        flags = WARD__SI_SET | (info->tls ? WARD__SI_TLS : 0u) |
+                (info->time_synced ? WARD__SI_SYNCED : 0u);
+        changed = flags != agent->si_flags;
+        changed |= si_copy(agent, WARD_SK_OS, info->os);
+        changed |= si_copy(agent, WARD_SK_FIRMWARE, info->firmware);
+        changed |= si_copy(agent, WARD_SK_HARDWARE, info->hardware);
+        changed |= si_copy(agent, WARD_SK_IP_STACK, info->ip_stack);
+        agent->si_flags = (uint8_t)flags;
+        if (changed) {
+            agent->si_due = 1;
+        }
+        st = WARD_OK;
+    }
+    return st;
+}
+
+static int metric_name_valid(const char *name, size_t *len)
+{
+    size_t n = 0;
+    int ok = 1;
+    char c;
+
+    while (ok && name[n] != '\0') {
+        c = name[n];
+        ok = n < WARD_METRIC_NAME_MAX &&
+             ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == ':' || c == '-');
+        n++;
+    }
+    *len = n;
+    return ok && n > 0;
+}
+
+ward_status_t ward_agent_metric_set(ward_agent_t *agent, const char *name, int64_t value)
+{
+    ward_status_t st;
+    size_t len = 0;
+#if WARD_MAX_METRICS > 0
+    ward__metric_t *m = NULL;
+    ward__metric_t *free_m = NULL;
+    unsigned i;
+#endif
+
+    if (agent == NULL || agent->magic != WARD__AGENT_MAGIC || name == NULL) {
+        st = WARD_E_ARG;
+    } else if (!metric_name_valid(name, &len)) {
+        st = WARD_E_ARG;
+    } else {
+        st = WARD_E_FULL;
+#if WARD_MAX_METRICS > 0
+        for (i = 0; m == NULL && i < WARD_MAX_METRICS; i++) {
+            if (agent->metrics[i].len == 0) {
+                if (free_m == NULL) {
+                    free_m = &agent->metrics[i];
+                }
+            } else if (agent->metrics[i].len == len &&
+                       memcmp(agent->metrics[i].name, name, len) == 0) {
+                m = &agent->metrics[i];
+            }
+        }
+        if (m == NULL && free_m != NULL) {
+            m = free_m;
+            memcpy(m->name, name, len);
+            m->len = (uint8_t)len;
+        }
+        if (m != NULL) {
+            m->value = value;
+            st = WARD_OK;
+        }
+#endif
     }
     return st;
 }

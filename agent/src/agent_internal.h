@@ -54,8 +54,28 @@ ward__overflow_t *ward__overflow_find(ward_agent_t *agent, uint8_t proto, uint8_
 /* Seconds since init for now_ms (0 if the clock is behind the init time). */
 uint32_t ward__agent_seconds(const ward_agent_t *agent, uint64_t now_ms);
 
-/* Build and send a report now (ward_agent_poll/flush). */
-ward_status_t ward__report_send(ward_agent_t *agent, uint64_t now_ms, uint8_t *buf, size_t cap);
+/* Build and send a report now (ward_agent_poll/flush). priority: a priority report (header and
+ * detections only, key 11 true) instead of a regular one. */
+ward_status_t ward__report_send(ward_agent_t *agent, uint64_t now_ms, uint8_t *buf, size_t cap,
+                                int priority);
+
+/* Deny-list check of one parsed packet (detect.c). Inside the critical section, only while
+ * deny_count > 0. Records a detection on a hit; returns WARD_DROP when the rule says drop. */
+ward_status_t ward__deny_check(ward_agent_t *agent, const ward__pkt_t *pk, int dir, uint32_t now_s);
+
+/* A report part carrying count packets of detection (rule, remote) was accepted. Critical
+ * section; report side. */
+void ward__detect_settle(ward_agent_t *agent, unsigned rule, const uint8_t *remote, size_t alen,
+                         uint64_t count);
+
+/* A complete regular report was accepted: free detections with nothing left to report. Critical
+ * section; report side. */
+void ward__detect_period_end(ward_agent_t *agent);
+
+/* Decode and check a config message into *c (fields left out take their built-in values).
+ * *reason: a constant string saying why it was rejected. Reads only buf[0, len). */
+ward_status_t ward__config_decode(const ward_agent_t *agent, const uint8_t *buf, size_t len,
+                                  ward__config_t *c, const char **reason);
 
 /* Saturating 32-bit add: counters stop at UINT32_MAX rather than wrap to small numbers. */
 static inline uint32_t ward__sat_add32(uint32_t a, uint32_t b)

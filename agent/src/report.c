@@ -6,14 +6,19 @@
  * Shape of a part (every part is a complete report map):
  *   0 version, 1 device id, 2 agent version, 3 boot id, 4 seq, 5 period start, 6 period end,
  *   7 part [i, n] (always written, also [0, 1]), 8 time base, 9 interval,
- *   18 local addresses (the whole table, in every part: flows refer to it by index),
- *   21 counters (part 0 only; non-zero totals, absent = 0),
- *   17 overflow, 23 malformed, 16 flows: the items. Overflow entries (non-empty ones), malformed
- *   reasons (non-zero ones) and flows (those with packets since last reported) are packed, in
- *   that order, into as many parts as they need; keys 17 and 23 appear in a part only when it
- *   carries some, key 16 always (an empty array in a heartbeat).
- * Keys 10-15, 19, 20, 22, 24 and 25 are left for later collectors (config, listening sockets,
- * system information, metrics, detections).
+ *   10 config revision (when a config was applied), 11 priority (priority reports only),
+ *   25 config status (part 0, after a config message was rejected, until reported),
+ *   18 local addresses (flows collector; the whole table, in every part: flows refer to it),
+ *   21 counters (counters collector; part 0 only; non-zero totals, absent = 0),
+ *   then the items, packed in this order into as many parts as they need: 24 detections (entries
+ *   with packets), 20 system information (one item: the whole map; on boot, change, period),
+ *   19 listening sockets (the port's snapshot), 22 metrics, 17 overflow (non-empty entries),
+ *   23 malformed (non-zero reasons), 16 flows (with packets since last reported). A key appears in
+ *   a part only when it carries some items, except key 16 (flows collector on: always, an empty
+ *   array in a heartbeat) and key 19 (listening collector on: always in part 0, so an empty array
+ *   says "nothing listens").
+ * A priority report (an on-device detection, sent at once) has the header, 10, 11 and 24 only; it
+ * does not end the period of the flows, which the next regular report covers.
  *
  * Concurrency. The hook keeps counting while a report is written, so every value is read once,
  * under the critical section, and written at once; nothing is measured twice and trusted to be the
@@ -41,14 +46,38 @@
 /* Part count used when measuring: the largest, so a measured header is never smaller. */
 #define PARTS_MAX 0xffffu
 
+/* pack(): items written straight after the key, no array or map head (one item at most). */
+#define HEADLESS 0xffu
+
 /* The kinds of items, in packing order. */
-enum item_kind { ITEM_OVERFLOW = 0, ITEM_MALFORMED = 1, ITEM_FLOW = 2, ITEM_KINDS_ = 3 };
+enum item_kind {
+    ITEM_DETECT = 0,
+    ITEM_SYSINFO = 1,
+    ITEM_LISTEN = 2,
+    ITEM_METRIC = 3,
+    ITEM_OVERFLOW = 4,
+    ITEM_MALFORMED = 5,
+    ITEM_FLOW = 6,
+    ITEM_KINDS_ = 7
+};
+
+/* Per kind: report key, major type of its container (or HEADLESS). */
+static const uint8_t item_key[ITEM_KINDS_] = {WARD_RK_DETECTIONS, WARD_RK_SYSINFO,
+                                              WARD_RK_LISTENING,  WARD_RK_METRICS,
+                                              WARD_RK_OVERFLOW,   WARD_RK_MALFORMED,
+                                              WARD_RK_FLOWS};
+static const uint8_t item_major[ITEM_KINDS_] = {WARD__CBOR_ARRAY, HEADLESS,         WARD__CBOR_ARRAY,
+                                                WARD__CBOR_MAP,   WARD__CBOR_ARRAY, WARD__CBOR_MAP,
+                                                WARD__CBOR_ARRAY};
 
 typedef struct report_ctx {
     uint64_t start_ms;
     uint64_t end_ms;
     uint32_t seq;
     uint32_t end[ITEM_KINDS_]; /* items [0, end) of each kind are this report's */
+    uint8_t priority;          /* a priority report */
+    uint8_t collectors;        /* in force for this report */
+    uint8_t cs;                /* carries the config status (part 0) */
 } report_ctx_t;
 
 typedef struct part {
@@ -97,6 +126,102 @@ static void encode_flow(const ward_agent_t *a, ward__cbor_t *w, const ward__flow
     }
 }
 
+static void cbor_bool(ward__cbor_t *w, int v)
+{
+    ward__cbor_head(w, WARD__CBOR_SIMPLE, v ? 21u : 20u);
+}
+
+/* Detection idx, read once under the critical section; 0 when it has nothing to report. */
+static int encode_detect(ward_agent_t *a, ward__cbor_t *w, const report_ctx_t *rc, uint32_t idx)
+{
+    ward__detect_t d;
+    WARD_DECL_CRITICAL();
+
+    WARD_ENTER_CRITICAL();
+    d = a->detect[idx];
+    WARD_EXIT_CRITICAL();
+    if (d.count != 0) {
+        ward__cbor_array(w, 10);
+        ward__cbor_uint(w, WARD_DK_DENY_LIST);
+        ward__cbor_uint(w, d.dir);
+        ward__cbor_uint(w, d.proto);
+        ward__cbor_bstr(w, d.remote, d.family == 6u ? 16u : 4u);
+        ward__cbor_uint(w, d.remote_port);
+        ward__cbor_uint(w, d.local_port);
+        ward__cbor_uint(w, d.rule);
+        ward__cbor_uint(w, d.action);
+        ward__cbor_uint(w, d.count);
+        ward__cbor_uint(w, offset_s(a, d.time_s, rc));
+    }
+    return d.count != 0;
+}
+
+/* Key 20's map (report side data only). */
+static void encode_sysinfo(const ward_agent_t *a, ward__cbor_t *w)
+{
+    unsigned n = 1;
+    unsigned k;
+    int set = (a->si_flags & WARD__SI_SET) != 0;
+
+    for (k = 0; k < WARD__SI_STRINGS; k++) {
+        n += a->si_len[k] != 0;
+    }
+    ward__cbor_map(w, set ? n + 2u : n);
+    for (k = 0; k < WARD__SI_STRINGS; k++) {
+        if (a->si_len[k] != 0) {
+            ward__cbor_uint(w, k);
+            ward__cbor_tstr(w, a->si_str[k], a->si_len[k]);
+        }
+    }
+    if (set) {
+        ward__cbor_uint(w, WARD_SK_TLS);
+        cbor_bool(w, a->si_flags & WARD__SI_TLS);
+        ward__cbor_uint(w, WARD_SK_TIME_SYNCED);
+        cbor_bool(w, a->si_flags & WARD__SI_SYNCED);
+    }
+    ward__cbor_uint(w, WARD_SK_FLOW_CAPACITY);
+    ward__cbor_uint(w, WARD_MAX_FLOWS);
+}
+
+/* Listening socket idx of the snapshot; 0 (not written) when the port gave an invalid entry. */
+static int encode_listen(const ward_agent_t *a, ward__cbor_t *w, uint32_t idx)
+{
+    const ward_listen_t *l = &a->listen[idx];
+    int ok = (l->proto == WARD_IPPROTO_TCP || l->proto == WARD_IPPROTO_UDP) &&
+             (l->family == 4u || l->family == 6u);
+
+    if (ok) {
+        ward__cbor_array(w, 3);
+        ward__cbor_uint(w, l->proto);
+        ward__cbor_bstr(w, l->addr, l->family == 6u ? 16u : 4u);
+        ward__cbor_uint(w, l->port);
+    }
+    return ok;
+}
+
+/* Metric idx as a map pair name -> int; 0 for a free slot. */
+static int encode_metric(const ward_agent_t *a, ward__cbor_t *w, uint32_t idx)
+{
+#if WARD_MAX_METRICS > 0
+    const ward__metric_t *m = &a->metrics[idx];
+
+    if (m->len != 0) {
+        ward__cbor_tstr(w, m->name, m->len);
+        if (m->value >= 0) {
+            ward__cbor_uint(w, (uint64_t)m->value);
+        } else {
+            ward__cbor_head(w, 1u, (uint64_t)(-1 - m->value)); /* negative: -1 - n */
+        }
+    }
+    return m->len != 0;
+#else
+    (void)a;
+    (void)w;
+    (void)idx;
+    return 0;
+#endif
+}
+
 /*
  * Item idx of a kind, read once under the critical section. Returns 0 when it has nothing to
  * report (nothing written), else writes it and returns 1.
@@ -110,7 +235,16 @@ static int encode_item(ward_agent_t *a, ward__cbor_t *w, const report_ctx_t *rc,
     int has;
     WARD_DECL_CRITICAL();
 
-    if (kind == ITEM_FLOW) {
+    if (kind == ITEM_DETECT) {
+        has = encode_detect(a, w, rc, idx);
+    } else if (kind == ITEM_SYSINFO) {
+        encode_sysinfo(a, w);
+        has = 1;
+    } else if (kind == ITEM_LISTEN) {
+        has = encode_listen(a, w, idx);
+    } else if (kind == ITEM_METRIC) {
+        has = encode_metric(a, w, idx);
+    } else if (kind == ITEM_FLOW) {
         WARD_ENTER_CRITICAL();
         f = a->flows[idx];
         WARD_EXIT_CRITICAL();
@@ -154,6 +288,7 @@ static ward_status_t pack(ward_agent_t *a, ward__cbor_t *w, const report_ctx_t *
                           unsigned *keys)
 {
     static const uint8_t reserve[HEAD_RESERVE] = {0, 0, 0};
+    size_t rsv = major == HEADLESS ? 0u : HEAD_RESERVE;
     ward_status_t st = WARD_OK;
     size_t cap = w->cap;
     size_t key_at = w->len;
@@ -166,7 +301,7 @@ static ward_status_t pack(ward_agent_t *a, ward__cbor_t *w, const report_ctx_t *
     w->cap = cap > room ? cap - room : 0u;
     ward__cbor_uint(w, key);
     arr_at = w->len;
-    ward__cbor_raw(w, reserve, sizeof reserve);
+    ward__cbor_raw(w, reserve, rsv);
     while (!w->overflow && j < rc->end[kind]) {
         save = w->len;
         if (encode_item(a, w, rc, kind, j)) {
@@ -184,17 +319,16 @@ static ward_status_t pack(ward_agent_t *a, ward__cbor_t *w, const report_ctx_t *
 
     if (p->n[kind] == 0 && !always) {
         w->len = key_at;
-    } else if (arr_at + HEAD_RESERVE > w->cap) {
+    } else if (arr_at + rsv > w->cap) {
         st = WARD_E_BUFFER;
     } else {
         /* The head is known now: write it and close the gap left by the reservation. */
-        h = ward__cbor_head_size(p->n[kind]);
-        if (w->buf != NULL) {
-            memmove(w->buf + arr_at + h, w->buf + arr_at + HEAD_RESERVE,
-                    w->len - (arr_at + HEAD_RESERVE));
+        h = rsv == 0 ? 0u : ward__cbor_head_size(p->n[kind]);
+        if (w->buf != NULL && rsv != 0) {
+            memmove(w->buf + arr_at + h, w->buf + arr_at + rsv, w->len - (arr_at + rsv));
             (void)ward__cbor_put_head(w->buf + arr_at, major, p->n[kind]);
         }
-        w->len -= HEAD_RESERVE - h;
+        w->len -= rsv - h;
         p->off[kind] = arr_at + h;
         (*keys)++;
     }
@@ -261,7 +395,8 @@ static ward_status_t encode_part(ward_agent_t *a, ward__cbor_t *w, const report_
 {
     const char *version = WARD_AGENT_VERSION;
     ward_status_t st = WARD_OK;
-    unsigned keys = 11; /* 0-9 and 18 */
+    unsigned keys = 10; /* 0-9 */
+    int flows_on = (rc->collectors & WARD_COL_FLOWS) != 0;
     int k;
 
     for (k = 0; k < ITEM_KINDS_; k++) {
@@ -294,8 +429,29 @@ static ward_status_t encode_part(ward_agent_t *a, ward__cbor_t *w, const report_
     ward__cbor_uint(w, a->time_base);
     ward__cbor_uint(w, WARD_RK_INTERVAL);
     ward__cbor_uint(w, a->interval_s);
-    encode_local(a, w);
-    if (p->index == 0) {
+    if (a->config_rev != 0) {
+        ward__cbor_uint(w, WARD_RK_CONFIG_REV);
+        ward__cbor_uint(w, a->config_rev);
+        keys++;
+    }
+    if (rc->priority) {
+        ward__cbor_uint(w, WARD_RK_PRIORITY);
+        cbor_bool(w, 1);
+        keys++;
+    }
+    if (p->index == 0 && rc->cs) {
+        ward__cbor_uint(w, WARD_RK_CONFIG_STATUS);
+        ward__cbor_array(w, 3);
+        ward__cbor_uint(w, a->cs_rev);
+        ward__cbor_uint(w, a->cs_status);
+        ward__cbor_tstr(w, a->cs_reason, strlen(a->cs_reason));
+        keys++;
+    }
+    if (flows_on && !rc->priority) {
+        encode_local(a, w);
+        keys++;
+    }
+    if (p->index == 0 && (rc->collectors & WARD_COL_COUNTERS) && !rc->priority) {
         encode_counters(a, w);
         keys++;
     }
@@ -303,11 +459,20 @@ static ward_status_t encode_part(ward_agent_t *a, ward__cbor_t *w, const report_
     if (w->overflow || w->len + FLOWS_KEY_ROOM > w->cap) {
         st = WARD_E_BUFFER;
     } else {
-        (void)pack(a, w, rc, p, ITEM_OVERFLOW, WARD_RK_OVERFLOW, WARD__CBOR_ARRAY, FLOWS_KEY_ROOM,
-                   0, &keys);
-        (void)pack(a, w, rc, p, ITEM_MALFORMED, WARD_RK_MALFORMED, WARD__CBOR_MAP,
-                   FLOWS_KEY_ROOM, 0, &keys);
-        st = pack(a, w, rc, p, ITEM_FLOW, WARD_RK_FLOWS, WARD__CBOR_ARRAY, 0, 1, &keys);
+        for (k = 0; k < ITEM_KINDS_; k++) {
+            /* Flows last, with the rest of the part; the others leave room for its key. Key 19
+             * is always in part 0 when the collector is on: an empty list is news too. */
+            st = pack(a, w, rc, p, k, item_key[k], item_major[k],
+                      k == ITEM_FLOW ? 0u : FLOWS_KEY_ROOM,
+                      k == ITEM_FLOW ? flows_on && !rc->priority
+                                     : k == ITEM_LISTEN && p->index == 0 &&
+                                           (rc->collectors & WARD_COL_LISTENING) &&
+                                           a->listen_fn != NULL && !rc->priority,
+                      &keys);
+            if (st != WARD_OK) {
+                break;
+            }
+        }
         if (w->buf != NULL) {
             (void)ward__cbor_put_head(w->buf, WARD__CBOR_MAP, keys);
         }
@@ -318,9 +483,13 @@ static ward_status_t encode_part(ward_agent_t *a, ward__cbor_t *w, const report_
 /* Whether part p reached the end of every kind of item. */
 static int part_done(const report_ctx_t *rc, const part_t *p)
 {
-    return p->stop[ITEM_OVERFLOW] >= rc->end[ITEM_OVERFLOW] &&
-           p->stop[ITEM_MALFORMED] >= rc->end[ITEM_MALFORMED] &&
-           p->stop[ITEM_FLOW] >= rc->end[ITEM_FLOW];
+    int done = 1;
+    int k;
+
+    for (k = 0; k < ITEM_KINDS_; k++) {
+        done &= p->stop[k] >= rc->end[k];
+    }
+    return done;
 }
 
 static int get_uint(const uint8_t *buf, size_t len, size_t *pos, uint64_t *v)
@@ -335,8 +504,46 @@ static uint32_t sub32(uint32_t have, uint64_t sent)
     return sent >= have ? 0u : have - (uint32_t)sent;
 }
 
+/* Detections carried by an accepted part: their counts come off the live ones. */
+static int settle_detect(ward_agent_t *a, const uint8_t *buf, size_t len, const part_t *p)
+{
+    size_t pos = p->off[ITEM_DETECT];
+    uint64_t v[10];
+    uint64_t alen = 0;
+    const uint8_t *remote = NULL;
+    unsigned major = 0;
+    uint64_t n = 0;
+    uint32_t k;
+    unsigned i;
+    int bad = 0;
+    WARD_DECL_CRITICAL();
+
+    for (k = 0; k < p->n[ITEM_DETECT] && !bad; k++) {
+        bad = ward__cbor_read_head(buf, len, &pos, &major, &n) != 0 || major != WARD__CBOR_ARRAY ||
+              n != 10u;
+        for (i = 0; i < 10u && !bad; i++) {
+            if (i == WARD_DP_REMOTE_ADDR) {
+                bad = ward__cbor_read_head(buf, len, &pos, &major, &alen) != 0 ||
+                      major != WARD__CBOR_BSTR || alen > 16u || len - pos < alen;
+                remote = buf + pos;
+                pos += bad ? 0u : (size_t)alen;
+            } else {
+                bad = get_uint(buf, len, &pos, &v[i]);
+            }
+        }
+        if (!bad) {
+            WARD_ENTER_CRITICAL();
+            ward__detect_settle(a, (unsigned)v[WARD_DP_RULE], remote, (size_t)alen,
+                                v[WARD_DP_COUNT]);
+            WARD_EXIT_CRITICAL();
+        }
+    }
+    return bad;
+}
+
 /* The transport accepted part p: take what it carried off the live deltas. */
-static void settle_part(ward_agent_t *a, const uint8_t *buf, size_t len, const part_t *p)
+static void settle_part(ward_agent_t *a, const uint8_t *buf, size_t len, const part_t *p,
+                        const report_ctx_t *rc)
 {
     size_t pos = p->off[ITEM_FLOW];
     uint64_t v[WARD_FP_COUNT_];
@@ -347,11 +554,19 @@ static void settle_part(ward_agent_t *a, const uint8_t *buf, size_t len, const p
     uint32_t j = p->start[ITEM_FLOW];
     uint32_t k;
     unsigned i;
-    int bad = 0;
+    int bad = settle_detect(a, buf, len, p);
     int match;
     ward__flow_t *f;
     ward__overflow_t *o;
     WARD_DECL_CRITICAL();
+
+    if (p->n[ITEM_SYSINFO] != 0) {
+        a->si_due = 0;
+        a->si_next_ms = rc->end_ms + (uint64_t)WARD_SYSINFO_PERIOD_S * 1000u;
+    }
+    if (p->index == 0 && rc->cs) {
+        a->cs_pending = 0; /* said once; apply_config() runs in this thread, not meanwhile */
+    }
 
     for (k = 0; k < p->n[ITEM_FLOW] && !bad; k++) {
         memset(v, 0, sizeof v);
@@ -420,7 +635,7 @@ static void settle_part(ward_agent_t *a, const uint8_t *buf, size_t len, const p
             WARD_EXIT_CRITICAL();
         }
     }
-    if (p->index == 0) {
+    if (p->index == 0 && !rc->priority) {
         /* A new period: an untracked flow seen again counts as a flow of this period too. */
         WARD_ENTER_CRITICAL();
         memset(a->overflow_seen, 0, sizeof a->overflow_seen);
@@ -464,7 +679,8 @@ static void evict_idle(ward_agent_t *a)
     }
 }
 
-ward_status_t ward__report_send(ward_agent_t *agent, uint64_t now_ms, uint8_t *buf, size_t cap)
+ward_status_t ward__report_send(ward_agent_t *agent, uint64_t now_ms, uint8_t *buf, size_t cap,
+                                int priority)
 {
     ward_status_t st = WARD_OK;
     const ward_transport_t *t = agent->transport;
@@ -474,19 +690,48 @@ ward_status_t ward__report_send(ward_agent_t *agent, uint64_t now_ms, uint8_t *b
     uint32_t total = 0;
     uint32_t accepted = 0;
     uint32_t i;
+    size_t nl = 0;
     int k;
     int progress;
     int done = 0;
+    uint8_t prio;
     int32_t r;
     WARD_DECL_CRITICAL();
 
+    memset(&rc, 0, sizeof rc);
     rc.start_ms = agent->period_start_ms;
     rc.end_ms = now_ms > rc.start_ms ? now_ms : rc.start_ms;
     rc.seq = agent->seq;
-    rc.end[ITEM_OVERFLOW] = WARD_OVERFLOW_SLOTS;
-    rc.end[ITEM_MALFORMED] = WARD_MF_COUNT_;
+    rc.priority = (uint8_t)(priority != 0);
+    rc.collectors = agent->collectors; /* written by apply_config(), in this thread */
+    rc.cs = agent->cs_pending;
+    rc.end[ITEM_DETECT] = WARD_MAX_DETECTIONS;
+    if (!priority) {
+        if ((rc.collectors & WARD_COL_SYSINFO) &&
+            (agent->si_due || now_ms >= agent->si_next_ms)) {
+            rc.end[ITEM_SYSINFO] = 1;
+        }
+        if ((rc.collectors & WARD_COL_LISTENING) && agent->listen_fn != NULL) {
+            /* A snapshot for this report: the parts are planned and written from it. */
+            nl = agent->listen_fn(agent->listen_ctx, agent->listen, WARD_MAX_LISTEN);
+            rc.end[ITEM_LISTEN] = (uint32_t)(nl < WARD_MAX_LISTEN ? nl : WARD_MAX_LISTEN);
+        }
+        if (rc.collectors & WARD_COL_METRICS) {
+            rc.end[ITEM_METRIC] = WARD_MAX_METRICS;
+        }
+        if (rc.collectors & WARD_COL_FLOWS) {
+            rc.end[ITEM_OVERFLOW] = WARD_OVERFLOW_SLOTS;
+            rc.end[ITEM_MALFORMED] = WARD_MF_COUNT_;
+            WARD_ENTER_CRITICAL();
+            rc.end[ITEM_FLOW] = agent->flow_count;
+            WARD_EXIT_CRITICAL();
+        }
+    }
+    /* The detections this report carries need no priority report any more; one that arrives
+     * from now on sets the flag again. Put back below if the report is not sent. */
     WARD_ENTER_CRITICAL();
-    rc.end[ITEM_FLOW] = agent->flow_count;
+    prio = agent->prio;
+    agent->prio = 0;
     WARD_EXIT_CRITICAL();
 
     /* Plan: how many parts. Measured with the largest part numbers, so no real header is larger. */
@@ -521,9 +766,9 @@ ward_status_t ward__report_send(ward_agent_t *agent, uint64_t now_ms, uint8_t *b
         p.total = total;
         st = encode_part(agent, &w, &rc, &p);
         if (st == WARD_OK) {
-            r = t->publish(t->ctx, buf, w.len, 0);
+            r = t->publish(t->ctx, buf, w.len, priority);
             if (r > 0 && (size_t)r == w.len) {
-                settle_part(agent, buf, w.len, &p);
+                settle_part(agent, buf, w.len, &p, &rc);
                 accepted++;
                 done = part_done(&rc, &p);
                 for (k = 0; k < ITEM_KINDS_; k++) {
@@ -543,9 +788,16 @@ ward_status_t ward__report_send(ward_agent_t *agent, uint64_t now_ms, uint8_t *b
     if (accepted > 0) {
         agent->seq++; /* the service saw this seq: the next report needs a new one */
     }
-    if (st == WARD_OK && done) {
+    if (st != WARD_OK || !done) {
+        WARD_ENTER_CRITICAL();
+        agent->prio = (uint8_t)(agent->prio | prio);
+        WARD_EXIT_CRITICAL();
+    } else if (!priority) {
         agent->period_start_ms = rc.end_ms;
         evict_idle(agent);
+        WARD_ENTER_CRITICAL();
+        ward__detect_period_end(agent);
+        WARD_EXIT_CRITICAL();
     }
     return st;
 }

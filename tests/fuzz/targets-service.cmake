@@ -1,3 +1,3 @@
-# The service's parsers of untrusted bytes: reports from devices, and intel lists from feeds.
+# The service's parsers of untrusted bytes: reports from devices. (Intel feeds, plain lists
+# included, are fuzzed through the loaders: targets-feeds.cmake.)
 ward_add_fuzz(report ward_service)
-ward_add_fuzz(intel_list ward_service)

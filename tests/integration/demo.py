@@ -3,12 +3,15 @@
 
   demo.py captures DIR   write one capture per simulated device into DIR (pcapgen.py) and print
                          one line per device: DEVICE-ID FILE ADDR [ADDR]
-  demo.py follow FILE    follow wardd's alerts JSON-lines file and print each new alert on one
-                         line a person reads at a glance; runs until killed
+  demo.py follow FILE [SIMLOG]
+                         follow wardd's alerts JSON-lines file and print each new alert on one
+                         line a person reads at a glance (time, severity, device, type, the key
+                         fact), colored by severity on a terminal; runs until killed
 """
 
 import json
 import os
+import re
 import sys
 import time
 
@@ -76,50 +79,123 @@ def cmd_captures(outdir):
     return 0
 
 
-def format_alert(a):
+SEVERITY_COLOR = {"critical": "1;35", "high": "1;31", "medium": "33", "low": "36"}
+
+
+def _endpoint(addr, port=None):
+    if addr is None:
+        return None
+    if ":" in addr and port is not None:
+        return "[%s]:%s" % (addr, port)
+    return addr if port is None else "%s:%s" % (addr, port)
+
+
+def _mb(n):
+    return "%.1f MB" % (n / 1e6) if n >= 100000 else "%d B" % n
+
+
+def key_fact(a):
+    """The one fact that says what happened, by alert type."""
+    t = a.get("type", "")
     ev = a.get("evidence") or {}
-    ind = ev.get("indicator") or {}
-    remote = ev.get("remote_addr", "?")
-    if ":" in remote:
-        remote = "[%s]" % remote
-    if ev.get("protocol") in ("icmp", "icmpv6"):
-        where = "%s %s type %s" % (remote, ev.get("protocol"), ev.get("icmp_type"))
-    else:
-        where = "%s:%s/%s" % (remote, ev.get("remote_port", "?"), ev.get("protocol", "?"))
-    seen = (a.get("first_seen") or "")[11:19] or "--:--:--"
-    return "ALERT %s  %-14s %-20s %-28s %-8s indicator %s (%s)" % (
-        seen, a.get("device", "?"), a.get("type", "?"), where, ev.get("direction", "?"),
-        ind.get("value", "?"), os.path.basename(str(ind.get("source", "?"))))
+    ob = ev.get("observed") or {}
+    remote = ev.get("remote_addr")
+    if t.startswith("intel."):
+        ind = ev.get("indicator") or {}
+        if not ind and ev.get("matches"):
+            ind = ev["matches"][0]
+        if ev.get("protocol") in ("icmp", "icmpv6"):
+            where = "%s %s" % (remote, ev.get("protocol"))
+        else:
+            where = "%s/%s" % (_endpoint(remote, ev.get("remote_port")), ev.get("protocol", "?"))
+        return "%s %s, on feed as %s (%s)" % (ev.get("direction", ""), where, ind.get("value", "?"),
+                                             os.path.basename(str(ind.get("source", "?"))))
+    if t == "behavior.port_scan":
+        return "%s probed %s ports" % (remote or "untracked sources", ob.get("ports", "?"))
+    if t == "behavior.host_sweep":
+        return "contacted %s hosts on port %s" % (ob.get("hosts", "?"), ev.get("remote_port", "?"))
+    if t == "behavior.syn_flood":
+        return "%s SYNs to port %s from %s" % (ob.get("syns", "?"), ev.get("local_port", "?"),
+                                               remote or "many sources")
+    if t == "behavior.icmp_flood":
+        return "%s echo requests from %s" % (ob.get("echo_requests", "?"), remote or "many sources")
+    if t == "behavior.brute_force":
+        return "%s short connections from %s to port %s" % (
+            ob.get("connections", "?"), remote or "?", ev.get("local_port", "?"))
+    if t == "behavior.exfiltration":
+        return "%s out in %ss, mostly to %s" % (_mb(ob.get("bytes_out", 0)),
+                                               int(ob.get("period_s", 0)), remote or "?")
+    if t.startswith("rule."):
+        alarm = ev.get("alarm", "")
+        if alarm in ("cleared", "invalidated"):
+            return "%s (%s)" % (a.get("title", ""), alarm)
+        flows = ev.get("flows") or []
+        if flows:
+            f = flows[0]
+            eg = _endpoint(f.get("remote_addr"), f.get("remote_port"))
+            return "%s flow(s) outside rule %s, e.g. %s" % (ev.get("observed", len(flows)),
+                                                            ev.get("rule_id", t), eg)
+        if "allowed" in ev:
+            return "%s = %s, allowed %s" % (ev.get("rule_id", t), ev.get("observed"),
+                                            json.dumps(ev["allowed"]))
+    if remote:
+        return "%s: %s" % (a.get("title", ""), _endpoint(remote, ev.get("remote_port")))
+    return a.get("title", "")
 
 
-def cmd_follow(path):
-    """tail -F, in Python: wait for the file, print every complete line appended to it."""
-    pos, buf = 0, b""
+def format_alert(a, color=False):
+    sev = a.get("severity", "?")
+    seen = (a.get("last_seen") or a.get("first_seen") or "")[11:19] or "--:--:--"
+    line = "%s  %-8s %-12s %-30s %s" % (seen, sev.upper(), a.get("device", "?"),
+                                        a.get("type", "?"), key_fact(a))
+    if color:
+        return "\033[%sm%s\033[0m" % (SEVERITY_COLOR.get(sev, "0"), line)
+    return line
+
+
+def _read_new(path, state):
+    """The complete lines appended to path since the last call (state: [pos, partial])."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(state[0])
+            chunk = f.read()
+            state[0] = f.tell()
+    except FileNotFoundError:
+        return []
+    state[1] += chunk
+    lines = state[1].split(b"\n")
+    state[1] = lines.pop()
+    return [x.decode("utf-8", "replace") for x in lines if x.strip()]
+
+
+def cmd_follow(path, simlog=None):
+    """tail -F, in Python: print every alert appended to path, and (when simlog is given) every
+    attack wardsim starts, as it starts."""
+    color = sys.stdout.isatty() and os.environ.get("NO_COLOR") is None
+    st_alerts, st_sim = [0, b""], [0, b""]
     while True:
-        try:
-            with open(path, "rb") as f:
-                f.seek(pos)
-                chunk = f.read()
-                pos = f.tell()
-        except FileNotFoundError:
-            chunk = b""
-        buf += chunk
-        while b"\n" in buf:
-            line, buf = buf.split(b"\n", 1)
-            if line.strip():
-                try:
-                    print(format_alert(json.loads(line)), flush=True)
-                except ValueError:
-                    print("ALERT (unreadable line) %r" % line[:80], flush=True)
+        if simlog:
+            for line in _read_new(simlog, st_sim):
+                m = re.match(r"wardsim: t=(\d+)s (\S+) (\w+): (.*)", line)
+                if m:
+                    text = "%s  %-8s %-12s %-30s %s" % (time.strftime("%H:%M:%S", time.gmtime()),
+                                                         "ATTACK", m.group(2), m.group(3),
+                                                         m.group(4))
+                    print("\033[2m%s\033[0m" % text if color else text, flush=True)
+        for line in _read_new(path, st_alerts):
+            try:
+                print(format_alert(json.loads(line), color), flush=True)
+            except ValueError:
+                print("ALERT (unreadable line) %r" % line[:80], flush=True)
         time.sleep(0.2)
 
 
 def main(argv):
     if len(argv) == 3 and argv[1] == "captures":
         return cmd_captures(argv[2])
-    if len(argv) == 3 and argv[1] == "follow":
+    if len(argv) in (3, 4) and argv[1] == "follow":
         try:
-            return cmd_follow(argv[2])
+            return cmd_follow(argv[2], argv[3] if len(argv) == 4 else None)
         except KeyboardInterrupt:
             return 0
     sys.stderr.write(__doc__)

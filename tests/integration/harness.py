@@ -236,15 +236,16 @@ def run(argv, timeout=60, **kw):
         raise
 
 
-def start_broker(env, name="mosquitto"):
+def start_broker(env, name="mosquitto", extra="", port=None):
     """A Mosquitto of our own on a free loopback port (no persistence, anonymous). Returns
-    (Proc, port) once it accepts connections."""
-    for attempt in range(5):
-        port = free_port()
+    (Proc, port) once it accepts connections. extra: more config lines (another listener...);
+    port: use this port (a restart on the same port), else a free one."""
+    for attempt in range(5 if port is None else 1):
+        port = free_port() if port is None or attempt > 0 else port
         conf = env.path(name + ".conf")
         with open(conf, "w") as f:
             f.write("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n"
-                    "log_dest stdout\n" % port)
+                    "log_dest stdout\n" % port + extra)
         p = env.start(name, [MOSQUITTO, "-c", conf])
 
         def accepting():

@@ -29,6 +29,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ward/port.h"
 #include "ward/proto.h"
 #include "ward/status.h"
 #include "ward/transport.h"
@@ -89,5 +90,55 @@ ward_status_t ward_agent_flush(ward_agent_t *agent, uint64_t now_ms, uint8_t *bu
  * @return WARD_OK, or WARD_E_ARG (NULL or uninitialised agent, counter not an application one).
  */
 ward_status_t ward_agent_note(ward_agent_t *agent, int counter, uint32_t n);
+
+/* ---- Collectors, config and detection (port contract: ward/port.h) ------------------------- */
+
+/**
+ * Register the port's listening-socket source (ward/port.h, ward_listening_fn), called at report
+ * time on the report side while the listening collector is enabled. fn NULL: none (key 19 absent).
+ * @return WARD_OK, or WARD_E_ARG (NULL or uninitialised agent).
+ */
+ward_status_t ward_agent_set_listening(ward_agent_t *agent, ward_listening_fn fn, void *ctx);
+
+/**
+ * Set the system information (ward/port.h, ward_sysinfo_t): call at start and whenever a value
+ * changes. Strings are copied (cut to WARD_SYSINFO_STR_MAX bytes at a UTF-8 character boundary).
+ * The sysinfo map (report key 20) is sent in the first report, in the next report after a call
+ * that changed a value, and every WARD_SYSINFO_PERIOD_S seconds.
+ * @return WARD_OK, or WARD_E_ARG (NULL or uninitialised agent, NULL info).
+ */
+ward_status_t ward_agent_set_sysinfo(ward_agent_t *agent, const ward_sysinfo_t *info);
+
+/**
+ * Apply a config message: the payload received on ward/v1/<device-id>/config (docs/protocol.md,
+ * section 5). All of it or none: the message is decoded and checked in full into a staging copy,
+ * then swapped in under the critical section. A field left out takes its built-in value (the
+ * interval given to ward_agent_init(), every collector on, no deny-list), so a config message is
+ * the whole desired state. When the interval changes, the next report is due at most one new
+ * interval after the last one (at once if that time has passed).
+ * A rejected message leaves the config in force unchanged; the next report carries
+ * config_status [revision (0 when unreadable), status, reason] (key 25).
+ * @return WARD_OK (applied; its revision is echoed in report key 10),
+ *         WARD_E_ARG (NULL or uninitialised agent, NULL cbor with len > 0; nothing reported),
+ *         WARD_E_INCOMPLETE (the message ends inside an item),
+ *         WARD_E_MALFORMED (not well-formed CBOR, bytes after the map, wrong type, duplicate or
+ *                           missing required key),
+ *         WARD_E_UNSUPPORTED (indefinite length, nesting deeper than WARD_CONFIG_DEPTH_MAX, or a
+ *                             protocol major version other than WARD_PROTO_MAJOR),
+ *         WARD_E_RANGE (a value outside its range: revision 0, interval not 10..86400, deny address
+ *                       not 4 or 16 bytes, prefix too long, unknown action, drop with prefix 0),
+ *         WARD_E_FULL (more than WARD_MAX_DENY deny-list entries).
+ */
+ward_status_t ward_agent_apply_config(ward_agent_t *agent, const uint8_t *cbor, size_t len,
+                                     uint64_t now_ms);
+
+/**
+ * Set a named custom metric (report key 22, a gauge: each report carries the last value set).
+ * Call from the report side's thread. At most WARD_MAX_METRICS names.
+ * @param name 1..WARD_METRIC_NAME_MAX characters of [A-Za-z0-9._:-]; copied.
+ * @return WARD_OK, WARD_E_ARG (NULL or uninitialised agent, invalid name),
+ *         WARD_E_FULL (WARD_MAX_METRICS other names already set).
+ */
+ward_status_t ward_agent_metric_set(ward_agent_t *agent, const char *name, int64_t value);
 
 #endif /* WARD_AGENT_H */

@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ward/port.h"
 #include "ward/proto.h"
 #include "ward/status.h"
 #include "ward/transport.h"
@@ -99,11 +100,57 @@ typedef struct ward__overflow {
     uint32_t bytes;
 } ward__overflow_t;
 
+/** One deny-list entry (private): a CIDR with its host bits cleared. 19 bytes. */
+typedef struct ward__deny {
+    uint8_t addr[16]; /* network byte order, bits past prefix zero; IPv4 in the first 4 bytes */
+    uint8_t prefix;   /* 0..32 (IPv4) or 0..128 (IPv6) */
+    uint8_t family;   /* 4 or 6 */
+    uint8_t action;   /* enum ward_deny_action */
+} ward__deny_t;
+
+/** The part of the config the service sets (private); validated whole before it is swapped in. */
+typedef struct ward__config {
+    uint64_t revision;  /* 0 = built-in */
+    uint32_t interval_s;
+    uint8_t collectors; /* enum ward_collector bits */
+    uint8_t deny_count;
+    ward__deny_t deny[WARD_MAX_DENY > 0 ? WARD_MAX_DENY : 1];
+} ward__config_t;
+
+/** One on-device detection (private): a (rule, remote address) pair and its packets. */
+typedef struct ward__detect {
+    uint8_t remote[16];   /* network byte order */
+    uint32_t count;       /* packets since last reported (and accepted) */
+    uint32_t time_s;      /* first of those packets, seconds since init */
+    uint16_t remote_port; /* of the first packet; ICMP: type * 256 + code */
+    uint16_t local_port;
+    uint8_t rule;         /* index in the deny-list in force */
+    uint8_t dir;          /* enum ward_direction of the first packet */
+    uint8_t proto;
+    uint8_t family;       /* 4 or 6; 0 = free slot */
+    uint8_t action;       /* enum ward_deny_action */
+    uint8_t sent;         /* reported at least once this period (no new priority report) */
+} ward__detect_t;
+
+/** One named custom metric (private); len 0 = free. */
+typedef struct ward__metric {
+    int64_t value;
+    char name[WARD_METRIC_NAME_MAX]; /* not NUL-terminated */
+    uint8_t len;
+} ward__metric_t;
+
+/** Indexes of the sysinfo strings (private): keys WARD_SK_OS .. WARD_SK_IP_STACK. */
+#define WARD__SI_STRINGS 4u
+#define WARD__SI_TLS 0x01u    /* bits of ward_agent_t.si_flags */
+#define WARD__SI_SYNCED 0x02u
+#define WARD__SI_SET 0x04u    /* ward_agent_set_sysinfo() was called */
+
 /**
  * The agent (private fields: use the functions of ward/agent.h). Allocate one per device, usually
  * static; ward_agent_init() fills it. Shared between the packet hook and the report side under
- * WARD_ENTER_CRITICAL(): flows, buckets, flow_count, local_*, overflow*, malformed, counters.
- * Owned by the report side alone: the rest.
+ * WARD_ENTER_CRITICAL(): flows, buckets, flow_count, local_*, overflow*, malformed, counters,
+ * collectors, deny_count, deny, detect, prio. Owned by the report side alone: the rest
+ * (docs/agent.md, "Threading model").
  */
 typedef struct ward_agent {
     uint32_t magic;                           /* WARD__AGENT_MAGIC once initialised */
@@ -134,6 +181,40 @@ typedef struct ward_agent {
 
     uint32_t malformed[WARD_MF_COUNT_];       /* per reason, since last reported */
     uint64_t counters[WARD_CTR_COUNT_];       /* totals since boot */
+
+    /* Config in force. collectors, deny_count and deny are read by the hook (critical section);
+     * config_rev and base_interval_s by the report side only. */
+    uint64_t config_rev;
+    uint32_t base_interval_s;                 /* interval given to init: a config's default */
+    uint8_t collectors;
+    uint8_t deny_count;
+    ward__deny_t deny[WARD_MAX_DENY > 0 ? WARD_MAX_DENY : 1];
+
+    /* Last config message rejected, until a report carrying it is accepted (report side). */
+    uint8_t cs_pending;
+    uint8_t cs_status;                        /* ward_status_t */
+    uint64_t cs_rev;
+    const char *cs_reason;                    /* a constant string */
+
+    /* Detections (hook and report side, critical section); prio: a new one wants a priority
+     * report. prio_next_ms: report side, retry time of a refused priority report. */
+    ward__detect_t detect[WARD_MAX_DETECTIONS];
+    uint8_t prio;
+    uint64_t prio_next_ms;
+
+    /* Collectors (report side). */
+    ward_listening_fn listen_fn;
+    void *listen_ctx;
+    ward_listen_t listen[WARD_MAX_LISTEN];    /* snapshot taken for the report being written */
+    uint8_t listen_count;
+    uint8_t si_flags;                         /* WARD__SI_* */
+    uint8_t si_due;                           /* send at the next report (boot, change) */
+    uint8_t si_len[WARD__SI_STRINGS];
+    char si_str[WARD__SI_STRINGS][WARD_SYSINFO_STR_MAX];
+    uint64_t si_next_ms;                      /* periodic resend */
+#if WARD_MAX_METRICS > 0
+    ward__metric_t metrics[WARD_MAX_METRICS];
+#endif
 } ward_agent_t;
 
 /* ---- Functions added since agent.h was written ----------------------------------------------

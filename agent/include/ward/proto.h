@@ -131,6 +131,9 @@ enum ward_sysinfo_key {
     WARD_SK_FLOW_CAPACITY = 6 /**< uint, flow table capacity (for sizing recommendations) */
 };
 
+/** A custom metric name (WARD_RK_METRICS) is 1..WARD_METRIC_NAME_MAX characters. */
+#define WARD_METRIC_NAME_MAX 32
+
 /* ---- Counters (totals since boot) ---------------------------------------------------------- */
 
 enum ward_counter {
@@ -144,7 +147,10 @@ enum ward_counter {
     WARD_CTR_PACKETS = 7,          /**< packets seen by the hook */
     WARD_CTR_PACKETS_MALFORMED = 8,/**< packets the hook could not parse */
     WARD_CTR_PUBLISH_FAILED = 9,   /**< report parts the transport failed (negative return) */
-    WARD_CTR_COUNT_ = 10
+    WARD_CTR_DETECTIONS_LOST = 10, /**< deny-list hits not recorded: the detection table was full
+                                        (the packet is still counted, and dropped if the rule says) */
+    WARD_CTR_CONFIGS_REJECTED = 11,/**< config messages rejected */
+    WARD_CTR_COUNT_ = 12
 };
 
 /* ---- Malformed packet reasons -------------------------------------------------------------- */

@@ -33,7 +33,7 @@
 /** Smallest report buffer ward_agent_poll() accepts: the largest fixed part of a report (64-char
  *  device id, 64-bit counters, every local address) plus one IPv6 flow. */
 #ifndef WARD_REPORT_MIN_BUFFER
-#define WARD_REPORT_MIN_BUFFER (288 + 17 * WARD_MAX_LOCAL_ADDRS)
+#define WARD_REPORT_MIN_BUFFER (400 + 17 * WARD_MAX_LOCAL_ADDRS + 4 * WARD_SYSINFO_STR_MAX)
 #endif
 
 /** A report buffer size that fits a typical report in one part. */
@@ -87,6 +87,48 @@
 #endif
 
 /**
+ * Listening sockets taken from the port's ward_listening_fn per report (ward/port.h); more are
+ * left out. Costs 20 bytes each in ward_agent_t. Range 1..255.
+ */
+#ifndef WARD_MAX_LISTEN
+#define WARD_MAX_LISTEN 16
+#endif
+
+/** Bytes kept of each system-information string (ward_sysinfo_t). Range 8..64. */
+#ifndef WARD_SYSINFO_STR_MAX
+#define WARD_SYSINFO_STR_MAX 32
+#endif
+
+/** Seconds between two reports of the system information when it did not change (it is also sent
+ *  on boot and on change). Range 60..604800; default 6 hours. */
+#ifndef WARD_SYSINFO_PERIOD_S
+#define WARD_SYSINFO_PERIOD_S 21600
+#endif
+
+/** Named custom metrics (ward_agent_metric_set()). Costs 48 bytes each. Range 0..64. */
+#ifndef WARD_MAX_METRICS
+#define WARD_MAX_METRICS 8
+#endif
+
+/** Deny-list entries a config may carry (CIDRs, IPv4 and IPv6). The packet hook compares the
+ *  remote address of every packet with each entry while the list is not empty. Range 0..32. */
+#ifndef WARD_MAX_DENY
+#define WARD_MAX_DENY 8
+#endif
+
+/** Distinct (rule, remote address) detections held until reported; repeats add to a count. A hit
+ *  that finds the table full is counted in WARD_CTR_DETECTIONS_LOST. Range 1..32. */
+#ifndef WARD_MAX_DETECTIONS
+#define WARD_MAX_DETECTIONS 4
+#endif
+
+/** Nesting depth the config decoder accepts (the config itself needs 3: map, deny list, entry;
+ *  the rest is room for keys of later minor versions). Deeper is rejected. Range 3..16. */
+#ifndef WARD_CONFIG_DEPTH_MAX
+#define WARD_CONFIG_DEPTH_MAX 4
+#endif
+
+/**
  * Critical section around the short stretches of code where the packet hook and the other agent
  * functions touch shared state (a flow entry, a counter). The packet hook may run in an interrupt
  * or another thread than ward_agent_poll(); the port makes these two regions exclusive:
@@ -135,15 +177,38 @@
 #error "WARD_OVERFLOW_FILTER_BITS must be a power of two, 8..65536"
 #endif
 /* Every report part repeats the local address table (flows refer to it by index): a part with a
- * short device id, the full table of IPv6 addresses and one flow must fit in the smallest buffer.
- * (The true worst case, with a 64-character id and 64-bit counters, is about
- * 270 + 17 * WARD_MAX_LOCAL_ADDRS bytes: poll() returns WARD_E_BUFFER, keeping the data, when a
- * buffer cannot hold the fixed part of a report.) */
-#if WARD_REPORT_MIN_BUFFER < 110 + 17 * WARD_MAX_LOCAL_ADDRS
+ * short device id, the full table of IPv6 addresses and the largest single item (the system
+ * information map) must fit in the smallest buffer. (The true worst case, with a 64-character id,
+ * 64-bit counters, a config revision and a rejected-config status, is about
+ * 330 + 17 * WARD_MAX_LOCAL_ADDRS + 4 * WARD_SYSINFO_STR_MAX bytes; test_collectors checks it:
+ * poll() returns WARD_E_BUFFER, keeping the data, when a buffer cannot hold the fixed part of a
+ * report.) */
+#if WARD_REPORT_MIN_BUFFER < 180 + 17 * WARD_MAX_LOCAL_ADDRS + 4 * WARD_SYSINFO_STR_MAX
 #error "WARD_REPORT_MIN_BUFFER is too small for WARD_MAX_LOCAL_ADDRS (see the comment above)"
 #endif
 #if WARD_REPORT_RETRY_S < 1 || WARD_REPORT_RETRY_S > 86400
 #error "WARD_REPORT_RETRY_S must be 1..86400"
+#endif
+#if WARD_MAX_LISTEN < 1 || WARD_MAX_LISTEN > 255
+#error "WARD_MAX_LISTEN must be 1..255"
+#endif
+#if WARD_SYSINFO_STR_MAX < 8 || WARD_SYSINFO_STR_MAX > 64
+#error "WARD_SYSINFO_STR_MAX must be 8..64"
+#endif
+#if WARD_SYSINFO_PERIOD_S < 60 || WARD_SYSINFO_PERIOD_S > 604800
+#error "WARD_SYSINFO_PERIOD_S must be 60..604800"
+#endif
+#if WARD_MAX_METRICS < 0 || WARD_MAX_METRICS > 64
+#error "WARD_MAX_METRICS must be 0..64"
+#endif
+#if WARD_MAX_DENY < 0 || WARD_MAX_DENY > 32
+#error "WARD_MAX_DENY must be 0..32"
+#endif
+#if WARD_MAX_DETECTIONS < 1 || WARD_MAX_DETECTIONS > 32
+#error "WARD_MAX_DETECTIONS must be 1..32"
+#endif
+#if WARD_CONFIG_DEPTH_MAX < 3 || WARD_CONFIG_DEPTH_MAX > 16
+#error "WARD_CONFIG_DEPTH_MAX must be 3..16"
 #endif
 
 #endif /* WARD_CONFIG_DEFAULTS_H */

@@ -10,6 +10,14 @@
  * Clock: in pcap mode the capture's timestamps are the clock, so a capture replays as fast as it
  * can be read and reports still fall due per --interval of capture time; in live mode the clock is
  * CLOCK_REALTIME. Both are Unix milliseconds (WARD_TIME_UNIX).
+ *
+ * Collectors (ward/port.h): listening sockets are pulled by the core at report time from
+ * /proc/net/{tcp,tcp6,udp,udp6} in live mode (procnet.c) plus any --listen; in pcap mode there are
+ * no live sockets (the capture may come from another machine), so only --listen counts. System
+ * information comes from uname(2), --firmware and --hardware, whether --cafile is given, and the
+ * kernel's clock state (adjtimex(2), STA_UNSYNC), re-checked every SYSINFO_CHECK_MS.
+ * Config messages from ward/v1/<id>/config arrive in the MQTT thread, wait in a one-message
+ * mailbox (mqtt_transport.c), and are applied here, before the next packet or poll.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -27,6 +35,8 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/timex.h>
+#include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -34,6 +44,7 @@
 
 #include "linklayer.h"
 #include "mqtt_transport.h"
+#include "procnet.h"
 #include "ward/agent.h"
 
 #define MAX_DEVICE_ADDRS 16
@@ -43,6 +54,10 @@
 #define STOP_FLUSH_TIMEOUT_MS 3000 /* after SIGINT/SIGTERM: how long the last report may wait */
 #define LIVE_SNAPLEN 512           /* headers only: the core reads lengths from the IP header */
 #define REPORT_BUFFER_SIZE 16384   /* larger than the core's default: fewer parts on a host */
+#define MAX_DECLARED_LISTEN WARD_MAX_LISTEN /* --listen entries */
+#define PROCNET_MAX 256             /* listening sockets read from /proc/net per report */
+#define SYSINFO_CHECK_MS 10000      /* how often the clock's sync state is looked at again */
+#define CONFIG_SETTLE_MS 2000       /* pcap: how long to wait for a retained config at start */
 
 enum { EXIT_USAGE = 2 };
 
@@ -66,6 +81,10 @@ typedef struct options {
     const char *cafile;
     const char *certfile;
     const char *keyfile;
+    const char *firmware;
+    const char *hardware;
+    ward_listen_t listen[MAX_DECLARED_LISTEN]; /* --listen */
+    int nlisten;
 } options_t;
 
 typedef struct stats {
@@ -76,6 +95,7 @@ typedef struct stats {
     unsigned long not_ip;    /* frames without an IPv4/IPv6 packet (ARP, ...) */
     unsigned long truncated; /* frames cut inside the link-layer header or before the addresses */
     unsigned long malformed; /* IP packets the core could not parse (it counts them by reason) */
+    unsigned long deny_hits; /* packets a deny-list drop rule matched (seen, not dropped: below) */
 } stats_t;
 
 typedef struct run {
@@ -91,10 +111,16 @@ typedef struct run {
     int failed;            /* the core returned an unexpected status */
     unsigned long reports; /* report parts published, counted at the end */
     stats_t st;
+    struct utsname uts;       /* for sysinfo: kept, the core copies the strings it is given */
+    char os[sizeof ((struct utsname *)0)->sysname + sizeof ((struct utsname *)0)->release];
+    int time_synced;          /* last value given to the core */
+    uint64_t sysinfo_check_ms; /* realtime of the last clock check */
 } run_t;
 
 static ward_agent_t g_agent;
 static uint8_t g_report[REPORT_BUFFER_SIZE];
+static uint8_t g_config[WARD_POSIX_CONFIG_MAX];
+static ward_posix_listen_t g_procnet[PROCNET_MAX];
 static volatile sig_atomic_t g_stop;
 
 /* ---- messages ------------------------------------------------------------------------------ */
@@ -129,6 +155,7 @@ static void usage(void)
         "         (--iface IFACE | --pcap FILE --device-addr ADDR [--device-addr ADDR]...)\n"
         "         [--interval SECONDS] [--once] [--connect-timeout SECONDS]\n"
         "         [--cafile FILE [--cert FILE --key FILE]]\n"
+        "         [--listen PROTO:[ADDR:]PORT]... [--firmware VERSION] [--hardware MODEL]\n"
         "\n"
         "Watches one device's network traffic with the ward agent core and publishes its reports\n"
         "to ward/v1/<ID>/report (MQTT, QoS 1).\n"
@@ -150,10 +177,15 @@ static void usage(void)
         "                        start (default %d; 0 = keep trying)\n"
         "  --cafile FILE         use TLS, trusting the CAs in FILE\n"
         "  --cert FILE --key FILE  TLS client certificate and key\n"
+        "  --listen PROTO:[ADDR:]PORT  declare a listening socket (PROTO tcp or udp; ADDR an IPv4\n"
+        "                        address or [IPv6], default 0.0.0.0); repeatable, at most %d.\n"
+        "                        Live mode also reads /proc/net; pcap mode has only these\n"
+        "  --firmware VERSION    firmware version to report (sysinfo)\n"
+        "  --hardware MODEL      hardware model to report (sysinfo)\n"
         "  --help                this text\n"
         "\n"
         "Exit status: 0 done, 1 runtime error, 2 usage error.\n",
-        WARD_REPORT_INTERVAL_S, DEFAULT_CONNECT_TIMEOUT_S);
+        WARD_REPORT_INTERVAL_S, DEFAULT_CONNECT_TIMEOUT_S, MAX_DECLARED_LISTEN);
 }
 
 /* ---- argument parsing ---------------------------------------------------------------------- */
@@ -251,9 +283,67 @@ static int add_addr(options_t *o, int version, const void *bytes)
     return 0;
 }
 
+/* "tcp:80", "udp:127.0.0.1:53", "tcp:[::1]:8080" into a listening socket; -1 when malformed. */
+static int parse_listen(const char *s, ward_listen_t *l)
+{
+    char addr[INET6_ADDRSTRLEN + 2];
+    const char *rest;
+    const char *colon;
+    long port;
+    size_t n;
+
+    memset(l, 0, sizeof *l);
+    l->family = 4;
+    if (strncmp(s, "tcp:", 4) == 0) {
+        l->proto = WARD_IPPROTO_TCP;
+    } else if (strncmp(s, "udp:", 4) == 0) {
+        l->proto = WARD_IPPROTO_UDP;
+    } else {
+        return -1;
+    }
+    rest = s + 4;
+    colon = strrchr(rest, ':');
+    if (colon != NULL) {
+        n = (size_t)(colon - rest);
+        if (n >= sizeof addr) {
+            return -1;
+        }
+        if (n >= 2 && rest[0] == '[' && rest[n - 1] == ']') {
+            memcpy(addr, rest + 1, n - 2);
+            addr[n - 2] = '\0';
+            if (inet_pton(AF_INET6, addr, l->addr) != 1) {
+                return -1;
+            }
+            l->family = 6;
+        } else {
+            memcpy(addr, rest, n);
+            addr[n] = '\0';
+            if (inet_pton(AF_INET, addr, l->addr) != 1) {
+                return -1;
+            }
+        }
+        rest = colon + 1;
+    }
+    port = parse_long(rest, 1, 65535);
+    if (port < 1) {
+        return -1;
+    }
+    l->port = (uint16_t)port;
+    return 0;
+}
+
 static void parse_args(int argc, char **argv, options_t *o)
 {
-    enum { OPT_DEVICE_ADDR = 256, OPT_CONNECT_TIMEOUT, OPT_CAFILE, OPT_CERT, OPT_KEY };
+    enum {
+        OPT_DEVICE_ADDR = 256,
+        OPT_CONNECT_TIMEOUT,
+        OPT_CAFILE,
+        OPT_CERT,
+        OPT_KEY,
+        OPT_LISTEN,
+        OPT_FIRMWARE,
+        OPT_HARDWARE
+    };
     static const struct option longopts[] = {
         {"device-id", required_argument, NULL, 'd'},
         {"broker", required_argument, NULL, 'b'},
@@ -266,6 +356,9 @@ static void parse_args(int argc, char **argv, options_t *o)
         {"cafile", required_argument, NULL, OPT_CAFILE},
         {"cert", required_argument, NULL, OPT_CERT},
         {"key", required_argument, NULL, OPT_KEY},
+        {"listen", required_argument, NULL, OPT_LISTEN},
+        {"firmware", required_argument, NULL, OPT_FIRMWARE},
+        {"hardware", required_argument, NULL, OPT_HARDWARE},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -333,6 +426,23 @@ static void parse_args(int argc, char **argv, options_t *o)
         case OPT_KEY:
             o->keyfile = optarg;
             break;
+        case OPT_LISTEN:
+            if (o->nlisten >= MAX_DECLARED_LISTEN) {
+                die_usage("too many --listen (at most %d)", MAX_DECLARED_LISTEN);
+            }
+            if (parse_listen(optarg, &o->listen[o->nlisten]) != 0) {
+                die_usage("bad --listen '%s': expected tcp|udp:[ADDR:]PORT, e.g. tcp:80, "
+                          "udp:127.0.0.1:53, tcp:[::]:443",
+                          optarg);
+            }
+            o->nlisten++;
+            break;
+        case OPT_FIRMWARE:
+            o->firmware = optarg;
+            break;
+        case OPT_HARDWARE:
+            o->hardware = optarg;
+            break;
         case 'h':
             usage();
             exit(0);
@@ -394,6 +504,143 @@ static uint32_t random32(void)
     return v;
 }
 
+/* ---- collectors (ward/port.h) --------------------------------------------------------------- */
+
+static int is_loopback(const ward_listen_t *l)
+{
+    static const uint8_t v6_loop[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+
+    return l->family == 4 ? l->addr[0] == 127 : memcmp(l->addr, v6_loop, 16) == 0;
+}
+
+static int has_listen(const ward_listen_t *out, size_t n, const ward_listen_t *l)
+{
+    size_t k;
+
+    for (k = 0; k < n; k++) {
+        if (out[k].proto == l->proto && out[k].family == l->family && out[k].port == l->port &&
+            memcmp(out[k].addr, l->addr, 16) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/*
+ * ward_listening_fn: called by the core on this (the main) thread when it writes a report. The
+ * core keeps at most max (WARD_MAX_LISTEN) sockets, so the order says what matters most when a
+ * host has more: --listen first, then sockets reachable from outside, loopback-only ones last.
+ */
+static size_t listening_fn(void *ctx, ward_listen_t *out, size_t max)
+{
+    const run_t *r = ctx;
+    ward_posix_procnet_t pn;
+    size_t n = 0;
+    int pass;
+    int k;
+    int got;
+
+    for (k = 0; k < r->opt->nlisten && n < max; k++) {
+        if (!has_listen(out, n, &r->opt->listen[k])) {
+            out[n++] = r->opt->listen[k];
+        }
+    }
+    if (r->opt->iface == NULL) {
+        return n; /* pcap: the capture is not this host's, nor are its sockets */
+    }
+    got = ward_posix_procnet_read("/proc/net", WARD_PROCNET_HOST_ORDER, &pn, g_procnet,
+                                  PROCNET_MAX);
+    for (pass = 0; pass < 2; pass++) {
+        for (k = 0; k < got && n < max; k++) {
+            ward_listen_t l;
+            memset(&l, 0, sizeof l);
+            l.proto = g_procnet[k].proto;
+            l.family = g_procnet[k].family;
+            l.port = g_procnet[k].port;
+            memcpy(l.addr, g_procnet[k].addr, sizeof l.addr);
+            if (is_loopback(&l) == pass && !has_listen(out, n, &l)) {
+                out[n++] = l;
+            }
+        }
+    }
+    return n;
+}
+
+/* The kernel's view of its clock: synced unless STA_UNSYNC (set until NTP/PTP disciplines it). */
+static int clock_synced(void)
+{
+    struct timex tx;
+    int state;
+
+    memset(&tx, 0, sizeof tx); /* modes 0: read only, no privilege needed */
+    state = adjtimex(&tx);
+    return state >= 0 && state != TIME_ERROR && !(tx.status & STA_UNSYNC);
+}
+
+static void push_sysinfo(run_t *r)
+{
+    ward_sysinfo_t si;
+    ward_status_t st;
+
+    memset(&si, 0, sizeof si);
+    si.os = r->os;
+    si.ip_stack = r->os; /* the Linux kernel's stack: "Linux <release>" */
+    si.firmware = r->opt->firmware;
+    si.hardware = r->opt->hardware;
+    si.tls = r->opt->cafile != NULL;
+    si.time_synced = r->time_synced;
+    st = ward_agent_set_sysinfo(&g_agent, &si);
+    if (st != WARD_OK) {
+        errmsg("agent sysinfo: %s", ward_status_str(st));
+    }
+}
+
+/* Look at the clock again every SYSINFO_CHECK_MS; the core reports a change in its next report. */
+static void check_sysinfo(run_t *r)
+{
+    uint64_t now = realtime_ms();
+    int synced;
+
+    if (now - r->sysinfo_check_ms < SYSINFO_CHECK_MS) {
+        return;
+    }
+    r->sysinfo_check_ms = now;
+    synced = clock_synced();
+    if (synced != r->time_synced) {
+        r->time_synced = synced;
+        push_sysinfo(r);
+    }
+}
+
+/* Apply the config message waiting in the transport's mailbox, if any. */
+static void take_config(run_t *r)
+{
+    ward_status_t st;
+    long n;
+
+    if (r->mqtt == NULL || !r->started) {
+        return;
+    }
+    n = ward_posix_mqtt_take_config(r->mqtt, g_config, sizeof g_config);
+    if (n < 0) {
+        return;
+    }
+    if (n == 0) {
+        /* An empty retained message clears the broker's copy; the service sends a new config
+         * when it wants another one. Keep the one in force. */
+        printf("ward-agent: %s: config cleared on the broker; keeping the one in force\n",
+               r->opt->device_id);
+        return;
+    }
+    st = ward_agent_apply_config(&g_agent, g_config, (size_t)n, r->now_ms);
+    if (st == WARD_OK) {
+        printf("ward-agent: %s: config applied (%ld bytes)\n", r->opt->device_id, n);
+    } else {
+        /* The core reports the rejection (config_status) in its next report. */
+        errmsg("config rejected: %s; keeping the one in force", ward_status_str(st));
+    }
+}
+
 static int start_agent(run_t *r, uint64_t now_ms)
 {
     ward_agent_config_t cfg;
@@ -413,6 +660,19 @@ static int start_agent(run_t *r, uint64_t now_ms)
     r->started = 1;
     r->now_ms = now_ms;
     r->last_poll_ms = now_ms;
+
+    st = ward_agent_set_listening(&g_agent, listening_fn, r);
+    if (st != WARD_OK) {
+        errmsg("agent listening sockets: %s", ward_status_str(st));
+        return -1;
+    }
+    if (uname(&r->uts) == 0) {
+        snprintf(r->os, sizeof r->os, "%s %s", r->uts.sysname, r->uts.release);
+    }
+    r->time_synced = clock_synced();
+    r->sysinfo_check_ms = realtime_ms();
+    push_sysinfo(r);
+    take_config(r); /* a retained config that arrived before the first packet */
     return 0;
 }
 
@@ -424,9 +684,11 @@ static void tick(run_t *r, uint64_t now_ms)
     if (now_ms > r->now_ms) {
         r->now_ms = now_ms;
     }
+    take_config(r);
     if (r->now_ms - r->last_poll_ms < POLL_PERIOD_MS) {
         return;
     }
+    check_sysinfo(r);
     r->last_poll_ms = r->now_ms;
     st = ward_agent_poll(&g_agent, r->now_ms, g_report, sizeof g_report);
     if (st == WARD_OK) {
@@ -546,9 +808,19 @@ static void feed_frame(run_t *r, const uint8_t *frame, size_t caplen)
         r->st.inbound++;
     }
     st = ward_agent_on_packet(&g_agent, dir, l3.ip, l3.len, r->now_ms);
-    if (st == WARD_E_MALFORMED) {
+    if (st == WARD_DROP) {
+        /*
+         * A deny-list rule says "drop". ward-agent cannot: AF_PACKET capture (live) is passive,
+         * the kernel has delivered or sent the packet already when we see a copy of it, and a
+         * capture file is history. The core has counted the packet and reports the detection at
+         * once (priority report); enforcing the drop needs a port in the packet path (lwIP:
+         * agent/port/lwip; on Linux that would be netfilter/nftables or an XDP/tc program, not
+         * something ward-agent does). See docs/ports.md.
+         */
+        r->st.deny_hits++;
+    } else if (st == WARD_E_MALFORMED) {
         r->st.malformed++;
-    } else if (st != WARD_OK && st != WARD_DROP && !r->failed) {
+    } else if (st != WARD_OK && !r->failed) {
         errmsg("agent packet hook: %s", ward_status_str(st));
         r->failed = 1;
     }
@@ -663,6 +935,12 @@ static int run_pcap(run_t *r)
         pcap_close(p);
         return 1;
     }
+    /* A replay takes milliseconds: let a retained config (a deny-list, say) arrive first, so that
+     * it applies to the whole capture, as it would to a device that has been running. */
+    if (ward_posix_mqtt_wait_config_settled(r->mqtt, CONFIG_SETTLE_MS) != 0) {
+        errmsg("no answer to the config subscription within %d ms; replaying without",
+               CONFIG_SETTLE_MS);
+    }
 
     while (!g_stop && (rc = pcap_next_ex(p, &hdr, &data)) == 1) {
         uint64_t t = ts_ms(&hdr->ts);
@@ -685,9 +963,10 @@ static int run_pcap(run_t *r)
     }
     status = finish(r, 1) == 0 && !r->failed ? 0 : 1;
     printf("ward-agent: %s: %lu frames: %lu outbound, %lu inbound, %lu not the device's, "
-           "%lu not IP, %lu truncated, %lu malformed; %lu report parts published\n",
+           "%lu not IP, %lu truncated, %lu malformed, %lu deny-list drop hits (not dropped); "
+           "%lu report parts published\n",
            r->opt->device_id, r->st.frames, r->st.outbound, r->st.inbound, r->st.ignored,
-           r->st.not_ip, r->st.truncated, r->st.malformed, r->reports);
+           r->st.not_ip, r->st.truncated, r->st.malformed, r->st.deny_hits, r->reports);
     return status;
 }
 

@@ -27,6 +27,8 @@ struct ward_posix_mqtt {
     struct mosquitto *mosq;
     char report_topic[TOPIC_MAX];
     char status_topic[TOPIC_MAX];
+    char config_topic[TOPIC_MAX];
+    char settle_topic[TOPIC_MAX]; /* subscribed after config_topic: its SUBACK is a barrier */
     char broker[300]; /* "host:port", for messages */
     int loop_started;
 
@@ -37,6 +39,12 @@ struct ward_posix_mqtt {
     long pending;        /* QoS 1 messages without PUBACK */
     unsigned long reports;
     char last_error[200]; /* why the last connection attempt failed, "" if unknown */
+
+    int settle_mid;      /* message id of the barrier SUBSCRIBE of this connection, 0 if none */
+    int config_settled;  /* its SUBACK arrived on this connection */
+    int config_ready;    /* config[] holds a message the main thread has not taken */
+    size_t config_len;
+    uint8_t config[WARD_POSIX_CONFIG_MAX];
 };
 
 /* ---- time ---------------------------------------------------------------------------------- */
@@ -86,6 +94,68 @@ static void publish_status(ward_posix_mqtt_t *m, const char *status)
     }
 }
 
+/* Subscribe to our config topic (QoS 1), then to a topic nobody publishes: its SUBACK comes after
+ * the retained config (see ward_posix_mqtt_wait_config_settled). Lock not held. */
+static void subscribe_config(ward_posix_mqtt_t *m)
+{
+    int mid = 0;
+    int rc = mosquitto_subscribe(m->mosq, NULL, m->config_topic, 1);
+
+    if (rc == MOSQ_ERR_SUCCESS) {
+        rc = mosquitto_subscribe(m->mosq, &mid, m->settle_topic, 0);
+    }
+    if (rc != MOSQ_ERR_SUCCESS) {
+        /* The connection is going away; the next on_connect subscribes again. */
+        fprintf(stderr, "ward-agent: cannot subscribe to %s: %s\n", m->config_topic,
+                mosquitto_strerror(rc));
+        return;
+    }
+    pthread_mutex_lock(&m->lock);
+    m->settle_mid = mid;
+    m->config_settled = 0;
+    pthread_mutex_unlock(&m->lock);
+}
+
+static void on_subscribe(struct mosquitto *mosq, void *obj, int mid, int qos_count,
+                         const int *granted_qos)
+{
+    ward_posix_mqtt_t *m = obj;
+    (void)mosq;
+    (void)qos_count;
+    (void)granted_qos; /* refused (0x80) is an answer too: the barrier needs only the SUBACK */
+
+    pthread_mutex_lock(&m->lock);
+    if (mid == m->settle_mid && mid != 0) {
+        m->config_settled = 1;
+        pthread_cond_broadcast(&m->cond);
+    }
+    pthread_mutex_unlock(&m->lock);
+}
+
+static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto_message *msg)
+{
+    ward_posix_mqtt_t *m = obj;
+    (void)mosq;
+
+    if (msg->topic == NULL || strcmp(msg->topic, m->config_topic) != 0 || msg->payloadlen < 0) {
+        return;
+    }
+    if ((size_t)msg->payloadlen > sizeof m->config) {
+        fprintf(stderr, "ward-agent: ignored a config message of %d bytes (at most %zu)\n",
+                msg->payloadlen, sizeof m->config);
+        return;
+    }
+    /* Latest wins: a config message is the whole desired state. */
+    pthread_mutex_lock(&m->lock);
+    if (msg->payloadlen > 0) {
+        memcpy(m->config, msg->payload, (size_t)msg->payloadlen);
+    }
+    m->config_len = (size_t)msg->payloadlen;
+    m->config_ready = 1;
+    pthread_cond_broadcast(&m->cond);
+    pthread_mutex_unlock(&m->lock);
+}
+
 static void on_connect(struct mosquitto *mosq, void *obj, int rc)
 {
     ward_posix_mqtt_t *m = obj;
@@ -105,6 +175,7 @@ static void on_connect(struct mosquitto *mosq, void *obj, int rc)
     pthread_mutex_unlock(&m->lock);
     if (rc == 0) {
         publish_status(m, "online");
+        subscribe_config(m);
     }
 }
 
@@ -117,6 +188,8 @@ static void on_disconnect(struct mosquitto *mosq, void *obj, int rc)
     pthread_mutex_lock(&m->lock);
     was_connected = m->connected;
     m->connected = 0;
+    m->config_settled = 0;
+    m->settle_mid = 0;
     pthread_cond_broadcast(&m->cond);
     pthread_mutex_unlock(&m->lock);
     /* rc 0 is our own mosquitto_disconnect(); anything else is a lost connection, which the
@@ -158,6 +231,10 @@ ward_posix_mqtt_t *ward_posix_mqtt_start(const ward_posix_mqtt_config_t *cfg, ch
              WARD_TOPIC_REPORT);
     snprintf(m->status_topic, sizeof m->status_topic, "%s%s/%s", WARD_TOPIC_PREFIX, cfg->device_id,
              WARD_TOPIC_STATUS);
+    snprintf(m->config_topic, sizeof m->config_topic, "%s%s/%s", WARD_TOPIC_PREFIX, cfg->device_id,
+             WARD_TOPIC_CONFIG);
+    snprintf(m->settle_topic, sizeof m->settle_topic, "%s%s/%s/settled", WARD_TOPIC_PREFIX,
+             cfg->device_id, WARD_TOPIC_CONFIG);
     snprintf(m->broker, sizeof m->broker, strchr(cfg->host, ':') ? "[%s]:%d" : "%s:%d", cfg->host,
              cfg->port);
     pthread_mutex_init(&m->lock, NULL);
@@ -176,6 +253,8 @@ ward_posix_mqtt_t *ward_posix_mqtt_start(const ward_posix_mqtt_config_t *cfg, ch
     mosquitto_connect_callback_set(m->mosq, on_connect);
     mosquitto_disconnect_callback_set(m->mosq, on_disconnect);
     mosquitto_publish_callback_set(m->mosq, on_publish);
+    mosquitto_subscribe_callback_set(m->mosq, on_subscribe);
+    mosquitto_message_callback_set(m->mosq, on_message);
     mosquitto_reconnect_delay_set(m->mosq, RECONNECT_MIN_S, RECONNECT_MAX_S, true);
     rc = mosquitto_will_set(m->mosq, m->status_topic, (int)strlen("offline"), "offline", 1, true);
     if (rc != MOSQ_ERR_SUCCESS) {
@@ -292,6 +371,36 @@ int32_t ward_posix_mqtt_publish(void *ctx, const uint8_t *buf, size_t len, int p
     pthread_mutex_unlock(&m->lock);
     fprintf(stderr, "ward-agent: publish failed: %s\n", mosquitto_strerror(rc));
     return -1;
+}
+
+long ward_posix_mqtt_take_config(ward_posix_mqtt_t *m, uint8_t *buf, size_t cap)
+{
+    long n = -1;
+
+    pthread_mutex_lock(&m->lock);
+    if (m->config_ready && m->config_len <= cap) {
+        memcpy(buf, m->config, m->config_len);
+        n = (long)m->config_len;
+        m->config_ready = 0;
+    }
+    pthread_mutex_unlock(&m->lock);
+    return n;
+}
+
+int ward_posix_mqtt_wait_config_settled(ward_posix_mqtt_t *m, int timeout_ms)
+{
+    struct timespec deadline;
+    int timed_out = 0;
+    int ok;
+
+    deadline_after(&deadline, timeout_ms < 0 ? 0 : timeout_ms);
+    pthread_mutex_lock(&m->lock);
+    while (!m->config_settled && !timed_out) {
+        timed_out = wait_until(m, timeout_ms, &deadline);
+    }
+    ok = m->config_settled;
+    pthread_mutex_unlock(&m->lock);
+    return ok ? 0 : -1;
 }
 
 int ward_posix_mqtt_connected(ward_posix_mqtt_t *m)

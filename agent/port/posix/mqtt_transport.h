@@ -5,6 +5,11 @@
  * the last will is a retained "offline" on ward/v1/<device-id>/status, and every (re)connection
  * publishes a retained "online" there. Lost connections are retried with exponential backoff.
  *
+ * Config: every (re)connection subscribes to ward/v1/<device-id>/config at QoS 1 (the session is
+ * clean, so a subscription does not survive a reconnection). A config message is the whole desired
+ * state (docs/protocol.md, section 5), so one mailbox holding the latest message is enough: a
+ * message that arrives before the main thread took the previous one replaces it.
+ *
  * Threads: libmosquitto's network thread (mosquitto_loop_start) runs the callbacks; everything
  * else, including the publish function the agent core calls, runs in the caller's thread. The
  * shared state (connected, pending acknowledgements, errors) is under one mutex.
@@ -46,6 +51,27 @@ int ward_posix_mqtt_wait_connected(ward_posix_mqtt_t *m, int timeout_ms,
 
 /** The ward_transport_t publish function; ctx is the ward_posix_mqtt_t. */
 int32_t ward_posix_mqtt_publish(void *ctx, const uint8_t *buf, size_t len, int priority);
+
+/** Longest config message kept; a longer one is dropped with a message (a valid one is far
+ * smaller: WARD_MAX_DENY entries of about 25 bytes). */
+#define WARD_POSIX_CONFIG_MAX 4096
+
+/**
+ * Take the latest config message received, if any (main thread).
+ * @param buf at least WARD_POSIX_CONFIG_MAX bytes
+ * @return its length (0 is an empty message: a retained config was cleared), or -1 when none
+ *         arrived since the last call
+ */
+long ward_posix_mqtt_take_config(ward_posix_mqtt_t *m, uint8_t *buf, size_t cap);
+
+/**
+ * Wait until the config subscription of the current connection is settled: the broker
+ * acknowledged it and has sent the retained config, if there is one (it answers a second, empty
+ * subscription made right after, and Mosquitto sends a subscription's retained messages before
+ * it handles the next SUBSCRIBE).
+ * @return 0 when settled, -1 on timeout
+ */
+int ward_posix_mqtt_wait_config_settled(ward_posix_mqtt_t *m, int timeout_ms);
 
 /** Non-zero while connected to the broker. */
 int ward_posix_mqtt_connected(ward_posix_mqtt_t *m);

@@ -90,7 +90,7 @@ static const tu_report_t *last_part(void)
 static void test_heartbeat(void **state)
 {
     (void)state;
-    assert_int_equal(ward_agent_flush(&agent, T0 + 5000, buf, 512), WARD_OK);
+    assert_int_equal(ward_agent_flush(&agent, T0 + 5000, buf, WARD_REPORT_MIN_BUFFER), WARD_OK);
     assert_int_equal(tt.nparts, 1);
     const tu_report_t *r = last_part();
     assert_int_equal(r->version[0], WARD_PROTO_MAJOR);
@@ -114,7 +114,7 @@ static void test_heartbeat(void **state)
     printf("empty report (heartbeat): %zu bytes\n", tt.lens[0]);
 
     /* The next one starts where this one ended. */
-    assert_int_equal(ward_agent_flush(&agent, T0 + 65000, buf, 512), WARD_OK);
+    assert_int_equal(ward_agent_flush(&agent, T0 + 65000, buf, WARD_REPORT_MIN_BUFFER), WARD_OK);
     r = last_part();
     assert_int_equal(r->seq, 1);
     assert_true(r->start == T0 + 5000);

@@ -101,7 +101,43 @@ typedef struct tu_report {
     uint64_t counters[32];
     int has_malformed;
     uint64_t malformed[16];
+    /* Collectors, config, detection (keys 10, 11, 19, 20, 22, 24, 25). */
+    int has_config_rev;
+    uint64_t config_rev;
+    int priority;
+    int has_listening;
+    size_t nlisten;
+    struct {
+        uint64_t proto, port;
+        uint8_t addr[16];
+        size_t alen;
+    } listen[64];
+    int has_sysinfo;
+    uint64_t si_seen; /* bit per sysinfo key present */
+    char si_str[4][80];
+    int si_tls, si_synced;
+    uint64_t si_capacity;
+    int has_metrics;
+    size_t nmetrics;
+    struct {
+        char name[40];
+        int64_t value;
+    } metrics[64];
+    int has_detections;
+    size_t ndetect;
+    struct {
+        uint64_t v[10];
+        uint8_t remote[16];
+        size_t alen;
+    } detect[32];
+    int has_config_status;
+    uint64_t cs_rev, cs_status;
+    char cs_reason[80];
 } tu_report_t;
+
+/* Whether tu_decode() requires key 16 (flows) in a regular report (default 1; tests that turn
+ * the flows collector off clear it). Priority reports (key 11) never need it. */
+extern int tu_flows_required;
 
 /* Decode one report part, asserting (cmocka) that its shape follows proto.h and that integers
  * use the shortest encoding. The result is static: valid until the next call. */

@@ -1,0 +1,816 @@
+/*
+ * bench-ingest: how fast one wardd ingests reports, against what the broker can deliver, and what
+ * a 100,000-device fleet costs it. Prints figures; asserts nothing (DESIGN.md: bench/).
+ *
+ *   build/bin/bench-ingest [--reports N] [--fleet-devices N] [--fleet-reports K] [--keep]
+ *
+ * One run, loopback only, bounded (< 5 minutes; every phase has a deadline):
+ *  0. a fresh Mosquitto on a free 127.0.0.1 port (max_queued_messages and max_inflight_messages
+ *     raised), a temp dir, an intel feed of 100,000 random indicators, and a "default" group with
+ *     rules (every device is in it, so every report is evaluated against them);
+ *  1. N reports (default 20,000) of about 20 flows each, pre-encoded by the real agent core (1000
+ *     devices, each reporting every 60 s of device time), published at full speed at QoS 1 by one
+ *     libmosquitto client; a plain libmosquitto subscriber (QoS 1) counts them:
+ *       raw_reports_per_s = N / (last received - first published);
+ *  2. the same stream to the real wardd binary (temp database, the feed, --alerts-jsonl): the
+ *     rate at which it fully processes them (decoded, matched, rules and detectors evaluated,
+ *     stored), measured until its database holds all N report parts (report_parts rows, read
+ *     through a read-only SQLite connection every 20 ms):
+ *       ingest raw_reports_per_s=<x> wardd_reports_per_s=<y>
+ *  3. a fresh wardd, then 100,000 devices reporting every 60 s, time-accelerated: K reports per
+ *     device (default 2), each encoded by the agent core on the fly (about 8 flows: what a small
+ *     device does in a minute), published as fast as wardd takes them (at most 20,000 ahead of
+ *     what it stored); wardd's CPU time (utime + stime of /proc/<pid>/stat) over the phase per
+ *     report, and its peak RSS (VmHWM of /proc/<pid>/status):
+ *       fleet devices=100000 rss_mb=<x> cpu_s_per_report_us=<y>
+ *
+ * wardd and mosquitto are found next to this binary (wardd) and at /usr/sbin/mosquitto.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <mosquitto.h>
+#include <sqlite3.h>
+
+#include "ward/agent.h"
+
+#define MOSQUITTO "/usr/sbin/mosquitto"
+#define STREAM_DEVICES 1000u
+#define FEED_SIZE 100000u
+#define AHEAD_MAX 20000u
+#define TOTAL_DEADLINE_S 280.0
+
+static char g_dir[256];
+static pid_t g_mosq = -1, g_wardd = -1;
+static bool g_keep;
+static double g_t0;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void sleep_s(double s)
+{
+    struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+    nanosleep(&ts, NULL);
+}
+
+static bool over_budget(void)
+{
+    return now_s() - g_t0 > TOTAL_DEADLINE_S;
+}
+
+/* ---- processes and files ---- */
+
+static pid_t spawn(char *const argv[], const char *log)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+            close(fd);
+        }
+        setpgid(0, 0);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+static void stop(pid_t *pid)
+{
+    if (*pid <= 0)
+        return;
+    kill(*pid, SIGTERM);
+    for (int i = 0; i < 300; i++) {
+        if (waitpid(*pid, NULL, WNOHANG) == *pid) {
+            *pid = -1;
+            return;
+        }
+        sleep_s(0.05);
+    }
+    kill(*pid, SIGKILL);
+    waitpid(*pid, NULL, 0);
+    *pid = -1;
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static void cleanup(void)
+{
+    stop(&g_wardd);
+    stop(&g_mosq);
+    if (g_dir[0] != '\0') {
+        if (g_keep)
+            fprintf(stderr, "bench-ingest: kept %s\n", g_dir);
+        else
+            nftw(g_dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+        g_dir[0] = '\0';
+    }
+}
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    /* Not async-signal-safe in general, but the process ends right here: stop the children and
+     * remove the temp dir rather than leave them behind. */
+    cleanup();
+    _exit(1);
+}
+
+static void die(const char *fmt, const char *arg)
+{
+    fprintf(stderr, "bench-ingest: error: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\n");
+    cleanup();
+    exit(1);
+}
+
+static void path(char *buf, size_t len, const char *name)
+{
+    snprintf(buf, len, "%s/%s", g_dir, name);
+}
+
+static int free_port(void)
+{
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a;
+    socklen_t al = sizeof a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (s < 0 || bind(s, (struct sockaddr *)&a, sizeof a) != 0 ||
+        getsockname(s, (struct sockaddr *)&a, &al) != 0)
+        die("cannot find a free port: %s", strerror(errno));
+    close(s);
+    return ntohs(a.sin_port);
+}
+
+static bool accepting(int port)
+{
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bool ok = s >= 0 && connect(s, (struct sockaddr *)&a, sizeof a) == 0;
+    if (s >= 0)
+        close(s);
+    return ok;
+}
+
+static bool file_has(const char *file, const char *needle)
+{
+    char buf[8192];
+    FILE *f = fopen(file, "r");
+    bool found = false;
+    if (f == NULL)
+        return false;
+    while (!found && fgets(buf, sizeof buf, f) != NULL)
+        found = strstr(buf, needle) != NULL;
+    fclose(f);
+    return found;
+}
+
+/* ---- /proc ---- */
+
+/* utime + stime of pid, in seconds. */
+static double proc_cpu_s(pid_t pid)
+{
+    char p[64], buf[1024];
+    snprintf(p, sizeof p, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(p, "r");
+    if (f == NULL)
+        return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *s = strrchr(buf, ')'); /* the command name may hold spaces */
+    if (s == NULL)
+        return -1;
+    unsigned long long ut = 0, st = 0;
+    /* After ")": state(3) ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime(14)
+     * stime(15). */
+    if (sscanf(s + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+        return -1;
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+static long proc_hwm_kb(pid_t pid)
+{
+    char p[64], line[256];
+    long kb = -1;
+    snprintf(p, sizeof p, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(p, "r");
+    if (f == NULL)
+        return -1;
+    while (fgets(line, sizeof line, f) != NULL)
+        if (strncmp(line, "VmHWM:", 6) == 0)
+            kb = strtol(line + 6, NULL, 10);
+    fclose(f);
+    return kb;
+}
+
+/* ---- wardd's progress: report_parts rows, read-only ---- */
+
+typedef struct dbwatch {
+    sqlite3 *db;
+    sqlite3_stmt *count;
+} dbwatch_t;
+
+static uint64_t parts_stored(dbwatch_t *w, const char *db)
+{
+    if (w->db == NULL) {
+        if (sqlite3_open_v2(db, &w->db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
+            sqlite3_prepare_v2(w->db, "SELECT count(*) FROM report_parts", -1, &w->count,
+                               NULL) != SQLITE_OK) {
+            sqlite3_finalize(w->count);
+            sqlite3_close(w->db);
+            w->db = NULL;
+            w->count = NULL;
+            return 0;
+        }
+        sqlite3_busy_timeout(w->db, 1000);
+    }
+    uint64_t n = 0;
+    if (sqlite3_step(w->count) == SQLITE_ROW)
+        n = (uint64_t)sqlite3_column_int64(w->count, 0);
+    sqlite3_reset(w->count);
+    return n;
+}
+
+static void dbwatch_close(dbwatch_t *w)
+{
+    sqlite3_finalize(w->count);
+    sqlite3_close(w->db);
+    memset(w, 0, sizeof *w);
+}
+
+/* ---- reports, encoded by the real agent core ---- */
+
+typedef struct blob {
+    char topic[64];
+    uint8_t *data;
+    uint32_t len;
+} blob_t;
+
+typedef struct capture {
+    blob_t *out; /* where the next part goes */
+    size_t n, cap;
+    bool keep;
+} capture_t;
+
+static int32_t capture_publish(void *ctx, const uint8_t *buf, size_t len, int priority)
+{
+    (void)priority;
+    capture_t *c = ctx;
+    if (!c->keep)
+        return (int32_t)len;
+    if (c->n == c->cap)
+        return 0;
+    blob_t *b = &c->out[c->n];
+    b->data = malloc(len);
+    if (b->data == NULL)
+        return 0;
+    memcpy(b->data, buf, len);
+    b->len = (uint32_t)len;
+    c->n++;
+    return (int32_t)len;
+}
+
+static uint64_t rng_next(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static void put16(uint8_t *p, unsigned v)
+{
+    p[0] = (uint8_t)(v >> 8);
+    p[1] = (uint8_t)v;
+}
+
+/* One packet (headers only; the IP length says the size) through the agent's hook. */
+static void packet(ward_agent_t *a, int dir, bool v6, const uint8_t *local, const uint8_t *remote,
+                   uint8_t proto, unsigned lport, unsigned rport, unsigned payload, uint8_t tcpf,
+                   uint64_t now_ms)
+{
+    uint8_t p[80];
+    memset(p, 0, sizeof p);
+    bool out = dir == WARD_DIR_OUTBOUND;
+    size_t h = v6 ? 40 : 20, l4 = proto == WARD_IPPROTO_TCP ? 20 : 8;
+    unsigned len = (unsigned)(h + l4) + payload;
+    if (v6) {
+        p[0] = 0x60;
+        put16(p + 4, len - 40);
+        p[6] = proto;
+        p[7] = 64;
+        memcpy(p + 8, out ? local : remote, 16);
+        memcpy(p + 24, out ? remote : local, 16);
+    } else {
+        p[0] = 0x45;
+        put16(p + 2, len);
+        p[8] = 64;
+        p[9] = proto;
+        memcpy(p + 12, out ? local : remote, 4);
+        memcpy(p + 16, out ? remote : local, 4);
+    }
+    put16(p + h, out ? lport : rport);
+    put16(p + h + 2, out ? rport : lport);
+    if (proto == WARD_IPPROTO_TCP) {
+        p[h + 12] = 0x50;
+        p[h + 13] = tcpf;
+    } else {
+        put16(p + h + 4, (unsigned)l4 + payload);
+    }
+    ward_agent_on_packet(a, dir, p, h + l4, now_ms);
+}
+
+/*
+ * A minute of a device's traffic: the MQTT/TLS link, DNS, NTP, then n_other more connections (TCP
+ * or UDP, each from its own local port) to the device's four servers, three in 198.18.0.0/15 and
+ * one in 2001:db8:c1ea::/48.
+ */
+static void minute(ward_agent_t *a, unsigned dev, unsigned k, unsigned n_other, uint64_t t_ms)
+{
+    uint8_t l4[16] = {10, (uint8_t)(20 + dev / 65536), (uint8_t)(dev / 256), (uint8_t)dev};
+    uint8_t l6[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0x20};
+    l6[12] = (uint8_t)(dev >> 24);
+    l6[13] = (uint8_t)(dev >> 16);
+    l6[14] = (uint8_t)(dev >> 8);
+    l6[15] = (uint8_t)dev;
+    uint8_t broker[16] = {192, 0, 2, 10}, dns[16] = {10, l4[1], l4[2], 1}, ntp[16] = {192, 0, 2, 123};
+    uint64_t s = (uint64_t)dev << 20 | k;
+    int o = WARD_DIR_OUTBOUND, in = WARD_DIR_INBOUND;
+    const uint8_t F_ACK = 0x10, F_PSH = 0x08, F_SYN = 0x02, F_FIN = 0x01;
+    for (int i = 0; i < 2; i++) {
+        packet(a, o, false, l4, broker, WARD_IPPROTO_TCP, 50000 + dev % 1000, 8883, 180, F_ACK | F_PSH,
+               t_ms + 1000u * (unsigned)i);
+        packet(a, in, false, l4, broker, WARD_IPPROTO_TCP, 50000 + dev % 1000, 8883, 33, F_ACK | F_PSH,
+               t_ms + 1000u * (unsigned)i + 30);
+    }
+    unsigned eph = 40000 + (unsigned)(rng_next(&s) % 20000);
+    packet(a, o, false, l4, dns, WARD_IPPROTO_UDP, eph, 53, 40, 0, t_ms + 2000);
+    packet(a, in, false, l4, dns, WARD_IPPROTO_UDP, eph, 53, 120, 0, t_ms + 2002);
+    packet(a, o, false, l4, ntp, WARD_IPPROTO_UDP, eph + 1, 123, 48, 0, t_ms + 3000);
+    packet(a, in, false, l4, ntp, WARD_IPPROTO_UDP, eph + 1, 123, 48, 0, t_ms + 3030);
+    for (unsigned f = 0; f < n_other; f++) {
+        uint64_t x = rng_next(&s);
+        /* A device talks to the same few servers over and over (new connections, new local
+         * ports): four per device, one of them over IPv6. */
+        unsigned srv = (unsigned)(x & 3);
+        bool v6 = srv == 0;
+        uint8_t r[16] = {198, (uint8_t)(18 + (dev & 1)), (uint8_t)(dev >> 1), (uint8_t)(16 * srv + 1)};
+        if (v6) {
+            static const uint8_t r6[16] = {0x20, 0x01, 0x0d, 0xb8, 0xc1, 0xea};
+            memcpy(r, r6, 16);
+            r[13] = (uint8_t)(dev >> 8);
+            r[14] = (uint8_t)dev;
+            r[15] = 1;
+        }
+        uint8_t proto = (x >> 32) % 3 == 0 ? WARD_IPPROTO_UDP : WARD_IPPROTO_TCP;
+        unsigned rport = proto == WARD_IPPROTO_UDP ? 5683 : ((x >> 40) & 1 ? 443 : 80);
+        unsigned lport = 49152 + (unsigned)((x >> 44) % 16000);
+        uint64_t t = t_ms + 4000 + f * 2000u;
+        const uint8_t *l = v6 ? l6 : l4;
+        if (proto == WARD_IPPROTO_TCP) {
+            packet(a, o, v6, l, r, proto, lport, rport, 0, F_SYN, t);
+            packet(a, in, v6, l, r, proto, lport, rport, 0, F_SYN | F_ACK, t + 20);
+            packet(a, o, v6, l, r, proto, lport, rport, 300, F_ACK | F_PSH, t + 40);
+            packet(a, in, v6, l, r, proto, lport, rport, 1200, F_ACK | F_PSH, t + 80);
+            packet(a, o, v6, l, r, proto, lport, rport, 0, F_FIN | F_ACK, t + 100);
+            packet(a, in, v6, l, r, proto, lport, rport, 0, F_FIN | F_ACK, t + 120);
+        } else {
+            packet(a, o, v6, l, r, proto, lport, rport, 60, 0, t);
+            packet(a, in, v6, l, r, proto, lport, rport, 90, 0, t + 40);
+        }
+    }
+}
+
+/*
+ * Report k (0-based) of device dev as ward_agent_poll() encodes it: the agent is started afresh
+ * (same boot id) and runs minutes 0..k, so the result is what the device would have sent then
+ * (sequence number k), without keeping 100,000 agents in memory. Parts go to cap.
+ */
+static void encode_report(ward_agent_t *a, unsigned dev, unsigned k, unsigned n_other, capture_t *cap,
+                          const ward_transport_t *tr)
+{
+    char id[32];
+    uint8_t buf[WARD_REPORT_BUFFER_SIZE];
+    snprintf(id, sizeof id, "dev-%06u", dev);
+    ward_agent_config_t cfg;
+    ward_agent_config_init(&cfg);
+    cfg.device_id = id;
+    cfg.boot_id = 0x5eed0000u + dev;
+    cfg.report_interval_s = 60;
+    cfg.time_base = WARD_TIME_BOOT;
+    cfg.transport = tr;
+    uint64_t t0 = 10000;
+    ward_agent_init(a, &cfg, t0);
+    for (unsigned j = 0; j <= k; j++) {
+        cap->keep = j == k;
+        size_t before = cap->n;
+        minute(a, dev, j, n_other, t0 + (uint64_t)j * 60000u);
+        ward_agent_poll(a, t0 + (uint64_t)(j + 1) * 60000u, buf, sizeof buf);
+        for (size_t i = before; i < cap->n; i++)
+            snprintf(cap->out[i].topic, sizeof cap->out[i].topic, "ward/v1/%s/report", id);
+    }
+}
+
+/* ---- MQTT ---- */
+
+typedef struct counter {
+    atomic_ulong n;
+    atomic_int connected, subscribed;
+    double last; /* time of the last message (subscriber) */
+} counter_t;
+
+static void on_connect(struct mosquitto *m, void *obj, int rc)
+{
+    counter_t *c = obj;
+    (void)m;
+    if (rc == 0)
+        c->connected = 1;
+}
+
+static void on_subscribe(struct mosquitto *m, void *obj, int mid, int n, const int *q)
+{
+    (void)m;
+    (void)mid;
+    (void)n;
+    (void)q;
+    ((counter_t *)obj)->subscribed = 1;
+}
+
+static void on_message(struct mosquitto *m, void *obj, const struct mosquitto_message *msg)
+{
+    (void)m;
+    (void)msg;
+    counter_t *c = obj;
+    c->n++;
+    c->last = now_s();
+}
+
+static void on_publish(struct mosquitto *m, void *obj, int mid)
+{
+    (void)m;
+    (void)mid;
+    ((counter_t *)obj)->n++; /* acknowledged by the broker */
+}
+
+static struct mosquitto *client(const char *id, int port, counter_t *c, bool sub)
+{
+    struct mosquitto *m = mosquitto_new(id, true, c);
+    if (m == NULL)
+        die("mosquitto_new: %s", strerror(errno));
+    mosquitto_int_option(m, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
+    mosquitto_int_option(m, MOSQ_OPT_SEND_MAXIMUM, 1000);
+    mosquitto_int_option(m, MOSQ_OPT_RECEIVE_MAXIMUM, 1000);
+    mosquitto_connect_callback_set(m, on_connect);
+    if (sub) {
+        mosquitto_subscribe_callback_set(m, on_subscribe);
+        mosquitto_message_callback_set(m, on_message);
+    } else {
+        mosquitto_publish_callback_set(m, on_publish);
+    }
+    if (mosquitto_connect(m, "127.0.0.1", port, 60) != MOSQ_ERR_SUCCESS ||
+        mosquitto_loop_start(m) != MOSQ_ERR_SUCCESS)
+        die("cannot connect to the broker: %s", strerror(errno));
+    double dl = now_s() + 10;
+    while (!c->connected && now_s() < dl)
+        sleep_s(0.01);
+    if (!c->connected)
+        die("the broker did not accept %s", id);
+    if (sub) {
+        mosquitto_subscribe(m, NULL, "ward/v1/+/report", 1);
+        while (!c->subscribed && now_s() < dl)
+            sleep_s(0.01);
+        if (!c->subscribed)
+            die("no SUBACK for %s", id);
+    }
+    return m;
+}
+
+static void client_close(struct mosquitto *m)
+{
+    mosquitto_disconnect(m);
+    mosquitto_loop_stop(m, false);
+    mosquitto_destroy(m);
+}
+
+static void publish(struct mosquitto *m, const blob_t *b)
+{
+    for (;;) {
+        int rc = mosquitto_publish(m, NULL, b->topic, (int)b->len, b->data, 1, false);
+        if (rc == MOSQ_ERR_SUCCESS)
+            return;
+        if (rc != MOSQ_ERR_NOMEM && rc != MOSQ_ERR_OVERSIZE_PACKET)
+            die("publish failed: %s", mosquitto_strerror(rc));
+        sleep_s(0.001);
+    }
+}
+
+/* ---- wardd ---- */
+
+static pid_t start_wardd(int port, const char *name)
+{
+    char exe[4096], db[512], feed[512], log[512], jsonl[512], portarg[32];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 16);
+    if (n <= 0)
+        die("cannot find my own path%s", "");
+    exe[n] = '\0';
+    char *slash = strrchr(exe, '/');
+    snprintf(slash + 1, sizeof exe - (size_t)(slash + 1 - exe), "wardd");
+    char dbname[64], logname[64], jname[64];
+    snprintf(dbname, sizeof dbname, "%s.db", name);
+    snprintf(logname, sizeof logname, "%s.log", name);
+    snprintf(jname, sizeof jname, "%s-alerts.jsonl", name);
+    path(db, sizeof db, dbname);
+    path(feed, sizeof feed, "feed.txt");
+    path(log, sizeof log, logname);
+    path(jsonl, sizeof jsonl, jname);
+    snprintf(portarg, sizeof portarg, "127.0.0.1:%d", port);
+
+    /* Rules for every device: the default group, written before wardd starts. */
+    char wardctl[4096], group[512];
+    snprintf(wardctl, sizeof wardctl, "%.*swardctl", (int)(slash + 1 - exe), exe);
+    path(group, sizeof group, "default.json");
+    char *gargv[] = {wardctl, (char *)"--db", db, (char *)"group", (char *)"apply", group, NULL};
+    char glog[512];
+    path(glog, sizeof glog, "wardctl.log");
+    pid_t g = spawn(gargv, glog);
+    int st = 0;
+    if (g < 0 || waitpid(g, &st, 0) != g || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+        fprintf(stderr, "bench-ingest: note: wardctl group apply failed (see %s): wardd runs "
+                        "without group rules\n",
+                glog);
+
+    char *argv[] = {exe,   (char *)"--broker",       portarg, (char *)"--db",         db,
+                    (char *)"--intel", feed, (char *)"--alerts-jsonl", jsonl, (char *)"--client-id",
+                    (char *)name, NULL};
+    pid_t pid = spawn(argv, log);
+    double dl = now_s() + 30;
+    while (now_s() < dl && !file_has(log, "ready") && waitpid(pid, NULL, WNOHANG) == 0)
+        sleep_s(0.05);
+    if (!file_has(log, "ready"))
+        die("wardd did not start (see its log: %s)", log);
+    return pid;
+}
+
+/* ---- main ---- */
+
+int main(int argc, char **argv)
+{
+    long n_reports = 20000, fleet_devices = 100000, fleet_reports = 2;
+    static const struct option lo[] = {{"reports", required_argument, NULL, 'r'},
+                                       {"fleet-devices", required_argument, NULL, 'd'},
+                                       {"fleet-reports", required_argument, NULL, 'k'},
+                                       {"keep", no_argument, NULL, 'K'},
+                                       {"help", no_argument, NULL, 'h'},
+                                       {NULL, 0, NULL, 0}};
+    int c;
+    while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+        long *v = c == 'r' ? &n_reports : c == 'd' ? &fleet_devices : c == 'k' ? &fleet_reports : NULL;
+        if (v != NULL) {
+            char *end;
+            *v = strtol(optarg, &end, 10);
+            if (*end != '\0' || *v < 1 || *v > 1000000) {
+                fprintf(stderr, "bench-ingest: --%s wants 1..1000000\n", lo[c == 'r' ? 0 : c == 'd' ? 1 : 2].name);
+                return 2;
+            }
+        } else if (c == 'K') {
+            g_keep = true;
+        } else {
+            fprintf(c == 'h' ? stdout : stderr,
+                    "usage: bench-ingest [--reports N] [--fleet-devices N] [--fleet-reports K] "
+                    "[--keep]\n(see the comment at the top of bench/bench_ingest.c)\n");
+            return c == 'h' ? 0 : 2;
+        }
+    }
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    g_t0 = now_s();
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    signal(SIGPIPE, SIG_IGN);
+
+    snprintf(g_dir, sizeof g_dir, "%s/ward-bench-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    if (mkdtemp(g_dir) == NULL) {
+        g_dir[0] = '\0';
+        die("mkdtemp: %s", strerror(errno));
+    }
+
+    /* The feed: 100,000 random indicators in 11.0.0.0/8 (no flow of the stream goes there: every
+     * lookup walks the index and misses, the common case), and the default group's rules. */
+    char p[512];
+    path(p, sizeof p, "feed.txt");
+    FILE *f = fopen(p, "w");
+    uint64_t seed = 42;
+    for (unsigned i = 0; f != NULL && i < FEED_SIZE; i++) {
+        uint64_t x = rng_next(&seed);
+        if (i % 10 == 0)
+            fprintf(f, "11.%u.%u.0/24\n", (unsigned)(x & 255), (unsigned)((x >> 8) & 255));
+        else
+            fprintf(f, "11.%u.%u.%u\n", (unsigned)(x & 255), (unsigned)((x >> 8) & 255),
+                    (unsigned)((x >> 16) & 255));
+    }
+    if (f == NULL || fclose(f) != 0)
+        die("cannot write the feed in %s", g_dir);
+    path(p, sizeof p, "default.json");
+    f = fopen(p, "w");
+    if (f == NULL)
+        die("cannot write %s", p);
+    fprintf(f, "{\"group\": \"default\", \"rules\": [\n"
+               " {\"type\": \"rule.outbound_ip_not_allowed\", \"operator\": \"in-cidr-set\",\n"
+               "  \"values\": [\"10.0.0.0/8\", \"192.0.2.0/24\", \"198.18.0.0/15\", "
+               "\"2001:db8:c1ea::/48\"]},\n"
+               " {\"type\": \"rule.remote_port_not_allowed\", \"operator\": \"in-port-set\",\n"
+               "  \"values\": [53, 80, 123, 443, 5683, 8883]},\n"
+               " {\"type\": \"rule.bytes_out\", \"max\": 100000000}]}\n");
+    fclose(f);
+
+    /* The broker. */
+    int port = 0;
+    for (int attempt = 0; attempt < 5 && g_mosq < 0; attempt++) {
+        port = free_port();
+        char conf[512], log[512];
+        path(conf, sizeof conf, "mosquitto.conf");
+        path(log, sizeof log, "mosquitto.log");
+        f = fopen(conf, "w");
+        if (f == NULL)
+            die("cannot write %s", conf);
+        fprintf(f, "listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n"
+                   "max_queued_messages 1000000\nmax_inflight_messages 1000\n"
+                   "max_queued_bytes 0\n",
+                port);
+        fclose(f);
+        char *margv[] = {(char *)MOSQUITTO, (char *)"-c", conf, NULL};
+        g_mosq = spawn(margv, log);
+        double dl = now_s() + 10;
+        while (now_s() < dl && !accepting(port) && waitpid(g_mosq, NULL, WNOHANG) == 0)
+            sleep_s(0.02);
+        if (!accepting(port))
+            stop(&g_mosq);
+    }
+    if (g_mosq < 0)
+        die("mosquitto did not start (%s)", MOSQUITTO);
+    mosquitto_lib_init();
+
+    /* The stream: n_reports reports of ~20 flows, 1000 devices, round after round. */
+    ward_agent_t *agent = calloc(1, sizeof *agent);
+    capture_t cap = {calloc((size_t)n_reports + 64, sizeof(blob_t)), 0, (size_t)n_reports + 64,
+                     false};
+    if (agent == NULL || cap.out == NULL)
+        die("out of memory%s", "");
+    ward_transport_t tr = {capture_publish, &cap};
+    double te = now_s();
+    size_t bytes = 0;
+    unsigned rounds = (unsigned)((n_reports + STREAM_DEVICES - 1) / STREAM_DEVICES);
+    /* Device d's report k is encoded by replaying minutes 0..k: rounds is small (20). */
+    for (unsigned k = 0; k < rounds && cap.n < (size_t)n_reports; k++)
+        for (unsigned d = 0; d < STREAM_DEVICES && cap.n < (size_t)n_reports; d++)
+            encode_report(agent, d, k, 17, &cap, &tr);
+    size_t n_msgs = cap.n;
+    for (size_t i = 0; i < n_msgs; i++)
+        bytes += cap.out[i].len;
+    printf("bench-ingest: %zu report parts of %zu bytes on average (about 20 flows each), encoded by "
+           "the agent core in %.2fs; broker 127.0.0.1:%d\n",
+           n_msgs, bytes / (n_msgs ? n_msgs : 1), now_s() - te, port);
+
+    /* 1. The plain subscriber. */
+    counter_t sc, pc;
+    memset(&sc, 0, sizeof sc);
+    memset(&pc, 0, sizeof pc);
+    struct mosquitto *sub = client("bench-sub", port, &sc, true);
+    struct mosquitto *pub = client("bench-pub", port, &pc, false);
+    double t1 = now_s();
+    for (size_t i = 0; i < n_msgs; i++)
+        publish(pub, &cap.out[i]);
+    double dl = now_s() + 60;
+    while (sc.n < n_msgs && now_s() < dl)
+        sleep_s(0.002);
+    double raw_rate = (double)sc.n / (sc.last - t1);
+    if (sc.n < n_msgs)
+        printf("bench-ingest: the subscriber got only %lu of %zu in 60 s\n", (unsigned long)sc.n,
+               n_msgs);
+    client_close(sub);
+    client_close(pub);
+
+    /* 2. wardd on the same stream. */
+    g_wardd = start_wardd(port, "wardd-stream");
+    char db[512];
+    path(db, sizeof db, "wardd-stream.db");
+    dbwatch_t w;
+    memset(&w, 0, sizeof w);
+    memset(&pc, 0, sizeof pc);
+    pub = client("bench-pub2", port, &pc, false);
+    double cpu0 = proc_cpu_s(g_wardd);
+    double t2 = now_s();
+    for (size_t i = 0; i < n_msgs; i++)
+        publish(pub, &cap.out[i]);
+    uint64_t stored = 0;
+    dl = now_s() + 120;
+    while ((stored = parts_stored(&w, db)) < n_msgs && now_s() < dl && !over_budget())
+        sleep_s(0.02);
+    double t2e = now_s();
+    double cpu_stream = proc_cpu_s(g_wardd) - cpu0;
+    double wardd_rate = (double)stored / (t2e - t2);
+    if (stored < n_msgs)
+        printf("bench-ingest: wardd stored only %" PRIu64 " of %zu report parts in time\n", stored,
+               n_msgs);
+    printf("bench-ingest: raw subscriber %.2fs for %lu, wardd %.2fs for %" PRIu64
+           " (wardd CPU %.2fs: %.0f us per report; %.0f%% of the raw rate)\n",
+           sc.last - t1, (unsigned long)sc.n, t2e - t2, stored, cpu_stream,
+           stored ? cpu_stream * 1e6 / (double)stored : 0.0, 100.0 * wardd_rate / raw_rate);
+    printf("ingest raw_reports_per_s=%.0f wardd_reports_per_s=%.0f\n", raw_rate, wardd_rate);
+    client_close(pub);
+    dbwatch_close(&w);
+    stop(&g_wardd);
+    for (size_t i = 0; i < n_msgs; i++)
+        free(cap.out[i].data);
+    free(cap.out);
+
+    /* 3. The fleet: a fresh wardd, fleet_devices devices, fleet_reports reports each. */
+    g_wardd = start_wardd(port, "wardd-fleet");
+    path(db, sizeof db, "wardd-fleet.db");
+    memset(&pc, 0, sizeof pc);
+    pub = client("bench-pub3", port, &pc, false);
+    blob_t parts[8];
+    capture_t one = {parts, 0, 8, false};
+    ward_transport_t tr1 = {capture_publish, &one};
+    uint64_t sent = 0;
+    stored = 0;
+    double cpu1 = proc_cpu_s(g_wardd);
+    double t3 = now_s();
+    bool cut = false;
+    for (long k = 0; k < fleet_reports && !cut; k++) {
+        for (long d = 0; d < fleet_devices && !cut; d++) {
+            one.n = 0;
+            encode_report(agent, (unsigned)d, (unsigned)k, 5, &one, &tr1);
+            for (size_t i = 0; i < one.n; i++) {
+                publish(pub, &parts[i]);
+                free(parts[i].data);
+                sent++;
+            }
+            /* As fast as wardd takes them, never more than AHEAD_MAX ahead of what it stored. */
+            while (sent - stored > AHEAD_MAX && !cut) {
+                stored = parts_stored(&w, db);
+                if (sent - stored > AHEAD_MAX)
+                    sleep_s(0.02);
+                cut = over_budget();
+            }
+        }
+    }
+    dl = now_s() + 120;
+    while ((stored = parts_stored(&w, db)) < sent && now_s() < dl && !over_budget())
+        sleep_s(0.05);
+    double t3e = now_s();
+    double cpu_fleet = proc_cpu_s(g_wardd) - cpu1;
+    long hwm = proc_hwm_kb(g_wardd);
+    if (cut || stored < sent)
+        printf("bench-ingest: the fleet phase was cut by the time budget: %" PRIu64
+               " of %" PRIu64 " report parts stored\n",
+               stored, sent);
+    printf("bench-ingest: fleet: %" PRIu64 " report parts from %ld devices in %.1fs (%.0f/s), "
+           "wardd CPU %.1fs\n",
+           stored, fleet_devices, t3e - t3, (double)stored / (t3e - t3), cpu_fleet);
+    printf("fleet devices=%ld rss_mb=%.0f cpu_s_per_report_us=%.0f\n", fleet_devices,
+           (double)hwm / 1024.0, stored ? cpu_fleet * 1e6 / (double)stored : 0.0);
+    client_close(pub);
+    dbwatch_close(&w);
+    free(agent);
+    mosquitto_lib_cleanup();
+    printf("bench-ingest: total %.0fs\n", now_s() - g_t0);
+    cleanup();
+    return 0;
+}

@@ -1,0 +1,319 @@
+/*
+ * retro: contact history and retro-hunt. See retro.h.
+ *
+ * Owns: the contacts table and its prepared statements (worker only), the queue of added sets
+ * (its own mutex: the reloading thread pushes, the worker pops), the hunt in progress (worker).
+ * Invariant: a hunt's cursor only advances when the slice that read those rows committed
+ * (ward_retro_rollback puts it back), so a store error never skips contacts.
+ */
+#include "retro.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "clock.h"
+#include "log.h"
+#include "wire.h"
+
+/* Matches kept in the evidence per alert (retro and live alike). */
+#define MATCH_MAX 8
+
+static const char schema_sql[] =
+    "CREATE TABLE IF NOT EXISTS contacts("
+    " device TEXT NOT NULL,"
+    " remote_addr BLOB NOT NULL,"
+    " remote_port INTEGER NOT NULL,"
+    " protocol INTEGER NOT NULL,"
+    " direction INTEGER NOT NULL,"
+    " first_seen INTEGER NOT NULL,"
+    " last_seen INTEGER NOT NULL,"
+    " PRIMARY KEY(device, remote_addr, remote_port, protocol, direction));"
+    "CREATE INDEX IF NOT EXISTS contacts_last_seen ON contacts(last_seen);";
+
+enum { S_UPSERT, S_SCAN, S_PRUNE, S_COUNT_ };
+
+static const char *const stmt_sql[S_COUNT_] = {
+    [S_UPSERT] = "INSERT INTO contacts(device, remote_addr, remote_port, protocol, direction,"
+                 " first_seen, last_seen) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+                 " ON CONFLICT(device, remote_addr, remote_port, protocol, direction) DO UPDATE"
+                 " SET first_seen = min(first_seen, excluded.first_seen),"
+                 " last_seen = max(last_seen, excluded.last_seen)",
+    [S_SCAN] = "SELECT rowid, device, remote_addr, remote_port, protocol, direction, first_seen,"
+               " last_seen FROM contacts WHERE rowid > ?1 AND last_seen >= ?2"
+               " ORDER BY rowid LIMIT ?3",
+    [S_PRUNE] = "DELETE FROM contacts WHERE rowid IN (SELECT rowid FROM contacts"
+                " WHERE last_seen < ?1 LIMIT ?2)",
+};
+
+typedef struct job {
+    ward_intel_added_t *added;
+    struct job *next;
+} job_t;
+
+struct ward_retro {
+    ward_store_t *store;
+    sqlite3 *db;
+    sqlite3_stmt *stmt[S_COUNT_];
+    int64_t history_ms;
+
+    pthread_mutex_t mu; /* guards the queue and `queued` */
+    job_t *head, *tail;
+    atomic_bool queued;
+
+    job_t *cur;              /* the hunt in progress (worker) */
+    int64_t cursor, cursor0; /* last rowid done; its value before this slice */
+    int64_t next_prune_ms;   /* monotonic */
+    bool prune_more;         /* the last prune hit its batch limit */
+    ward_retro_stats_t st;
+};
+
+static int db_error(ward_retro_t *r, const char *what)
+{
+    WARD_ERROR("database: %s: %s", what, sqlite3_errmsg(r->db));
+    return -1;
+}
+
+ward_retro_t *ward_retro_new(ward_store_t *store, unsigned history_days, char *err,
+                             size_t err_len)
+{
+    ward_retro_t *r = calloc(1, sizeof *r);
+    if (r == NULL) {
+        snprintf(err, err_len, "out of memory");
+        return NULL;
+    }
+    pthread_mutex_init(&r->mu, NULL);
+    r->store = store;
+    r->db = ward_store_sqlite(store);
+    r->history_ms = (int64_t)history_days * 86400 * 1000;
+    char *msg = NULL;
+    int rc = sqlite3_exec(r->db, schema_sql, NULL, NULL, &msg);
+    for (int i = 0; rc == SQLITE_OK && i < S_COUNT_; i++)
+        rc = sqlite3_prepare_v3(r->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &r->stmt[i],
+                                NULL);
+    if (rc != SQLITE_OK) {
+        snprintf(err, err_len, "contact history: %s", msg ? msg : sqlite3_errmsg(r->db));
+        sqlite3_free(msg);
+        ward_retro_free(r);
+        return NULL;
+    }
+    return r;
+}
+
+void ward_retro_free(ward_retro_t *r)
+{
+    if (r == NULL)
+        return;
+    for (int i = 0; i < S_COUNT_; i++)
+        sqlite3_finalize(r->stmt[i]);
+    while (r->head != NULL) {
+        job_t *j = r->head;
+        r->head = j->next;
+        ward_intel_added_free(j->added);
+        free(j);
+    }
+    if (r->cur != NULL) {
+        ward_intel_added_free(r->cur->added);
+        free(r->cur);
+    }
+    pthread_mutex_destroy(&r->mu);
+    free(r);
+}
+
+void ward_retro_submit(void *retro, ward_intel_added_t *added)
+{
+    ward_retro_t *r = retro;
+    job_t *j = calloc(1, sizeof *j);
+    if (j == NULL) {
+        WARD_ERROR("retro-hunt: out of memory: %zu new indicators not hunted", added->count);
+        ward_intel_added_free(added);
+        return;
+    }
+    j->added = added;
+    pthread_mutex_lock(&r->mu);
+    if (r->tail != NULL)
+        r->tail->next = j;
+    else
+        r->head = j;
+    r->tail = j;
+    atomic_store(&r->queued, true);
+    pthread_mutex_unlock(&r->mu);
+}
+
+int ward_retro_note(ward_retro_t *r, const ward_flow_t *f)
+{
+    sqlite3_stmt *s = r->stmt[S_UPSERT];
+    sqlite3_bind_text(s, 1, f->device, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(s, 2, f->remote_addr.b, sizeof f->remote_addr.b, SQLITE_STATIC);
+    sqlite3_bind_int(s, 3, f->remote_port_raw);
+    sqlite3_bind_int(s, 4, f->proto);
+    sqlite3_bind_int(s, 5, f->initiator);
+    sqlite3_bind_int64(s, 6, f->first_seen_ms);
+    sqlite3_bind_int64(s, 7, f->last_seen_ms);
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    return rc == SQLITE_DONE ? 0 : db_error(r, "record contact");
+}
+
+bool ward_retro_due(ward_retro_t *r, int64_t mono_ms)
+{
+    return r->cur != NULL || atomic_load(&r->queued) || mono_ms >= r->next_prune_ms ||
+           r->prune_more;
+}
+
+static int prune(ward_retro_t *r, int64_t now_ms)
+{
+    sqlite3_stmt *s = r->stmt[S_PRUNE];
+    sqlite3_bind_int64(s, 1, now_ms - r->history_ms);
+    sqlite3_bind_int(s, 2, WARD_RETRO_PRUNE_BATCH);
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE)
+        return db_error(r, "prune contacts");
+    int n = sqlite3_changes(r->db);
+    r->prune_more = n == WARD_RETRO_PRUNE_BATCH;
+    r->st.pruned += (uint64_t)n;
+    return 0;
+}
+
+/* The alert for one contact that matched m[0..n) (total matched). */
+static void contact_alert(ward_alert_t *a, const ward_flow_t *c, const ward_intel_match_t *m,
+                          size_t n, size_t total)
+{
+    char pb[8], ra[WARD_ADDR_STRLEN], t1[WARD_TIME_STRLEN], t2[WARD_TIME_STRLEN];
+    ward_alert_intel_begin(a, c->device, &m[0], c->first_seen_ms, c->last_seen_ms);
+    json_t *o = a->evidence;
+    ward_addr_format(&c->remote_addr, ra, sizeof ra);
+    json_object_set_new(o, "protocol", json_string(ward_wire_proto_name(c->proto, pb, sizeof pb)));
+    json_object_set_new(o, "remote_addr", json_string(ra));
+    json_object_set_new(o, "remote_port", json_integer(ward_flow_remote_port(c)));
+    if (ward_wire_proto_is_icmp(c->proto)) {
+        json_object_set_new(o, "icmp_type", json_integer(c->remote_port_raw >> 8));
+        json_object_set_new(o, "icmp_code", json_integer(c->remote_port_raw & 0xff));
+    }
+    json_object_set_new(o, "direction", json_string(ward_wire_direction_name(c->initiator)));
+    json_object_set_new(o, "first_seen", json_string(ward_time_iso(c->first_seen_ms, t1, sizeof t1)));
+    json_object_set_new(o, "last_seen", json_string(ward_time_iso(c->last_seen_ms, t2, sizeof t2)));
+    json_object_set_new(o, "retrospective", json_true());
+    ward_alert_intel_finish(a, m, n, total);
+}
+
+/* Raise (or fold) the retrospective alert, unless a live one exists. */
+static int raise(ward_retro_t *r, const ward_flow_t *c,
+                 const ward_intel_match_t *m, size_t n, size_t total, ward_retro_emit_fn emit,
+                 void *ctx)
+{
+    ward_alert_t a, old;
+    contact_alert(&a, c, m, n, total);
+    int found = ward_store_alert_find(r->store, a.device, a.type, a.fold_key, &old);
+    int rc = found < 0 ? -1 : 0;
+    if (found == 1) {
+        bool live = !json_is_true(json_object_get(old.evidence, "retrospective"));
+        ward_alert_clear(&old);
+        if (live) {
+            ward_alert_clear(&a);
+            return 0;
+        }
+    }
+    if (rc == 0) {
+        rc = emit(ctx, &a);
+        if (rc == 0)
+            r->st.alerts++;
+    }
+    ward_alert_clear(&a);
+    return rc;
+}
+
+int ward_retro_step(ward_retro_t *r, int64_t now_ms, int64_t mono_ms, size_t budget,
+                    ward_retro_emit_fn emit, void *ctx)
+{
+    if (mono_ms >= r->next_prune_ms || r->prune_more) {
+        r->next_prune_ms = mono_ms + WARD_RETRO_PRUNE_MS;
+        if (prune(r, now_ms) != 0)
+            return -1;
+    }
+    if (r->cur == NULL && atomic_load(&r->queued)) {
+        pthread_mutex_lock(&r->mu);
+        r->cur = r->head;
+        r->head = r->cur->next;
+        if (r->head == NULL) {
+            r->tail = NULL;
+            atomic_store(&r->queued, false);
+        }
+        pthread_mutex_unlock(&r->mu);
+        r->cursor = 0;
+        WARD_INFO("retro-hunt: matching %zu new indicators against the contacts of the last %"
+                  PRId64 " days",
+                  r->cur->added->count, r->history_ms / 86400000);
+    }
+    r->cursor0 = r->cursor;
+    if (r->cur == NULL)
+        return 0;
+    sqlite3_stmt *s = r->stmt[S_SCAN];
+    sqlite3_bind_int64(s, 1, r->cursor);
+    sqlite3_bind_int64(s, 2, now_ms - r->history_ms);
+    sqlite3_bind_int64(s, 3, (sqlite3_int64)budget);
+    size_t rows = 0;
+    int rc = 0, st;
+    ward_intel_match_t m[MATCH_MAX];
+    while (rc == 0 && (st = sqlite3_step(s)) == SQLITE_ROW) {
+        rows++;
+        r->cursor = sqlite3_column_int64(s, 0);
+        ward_flow_t c;
+        memset(&c, 0, sizeof c);
+        const unsigned char *dev = sqlite3_column_text(s, 1);
+        const void *blob = sqlite3_column_blob(s, 2);
+        if (dev == NULL || blob == NULL || sqlite3_column_bytes(s, 2) != 16)
+            continue;
+        snprintf(c.device, sizeof c.device, "%s", (const char *)dev);
+        ward_addr_from_bytes(&c.remote_addr, blob, 16);
+        if (ward_addr_is_v4_mapped(&c.remote_addr))
+            c.remote_addr.family = 4;
+        c.remote_port_raw = (uint16_t)sqlite3_column_int(s, 3);
+        c.proto = (uint8_t)sqlite3_column_int(s, 4);
+        c.initiator = (uint8_t)sqlite3_column_int(s, 5);
+        c.first_seen_ms = sqlite3_column_int64(s, 6);
+        c.last_seen_ms = sqlite3_column_int64(s, 7);
+        r->st.scanned++;
+        size_t total = ward_intel_added_match(r->cur->added, &c.remote_addr, now_ms / 1000, m,
+                                              MATCH_MAX);
+        if (total == 0)
+            continue;
+        r->st.matched++;
+        rc = raise(r, &c, m, total < MATCH_MAX ? total : MATCH_MAX, total, emit, ctx);
+    }
+    if (rc == 0 && st != SQLITE_DONE && st != SQLITE_ROW)
+        rc = db_error(r, "scan contacts");
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    if (rc != 0)
+        return -1;
+    /* Done once a slice finds nothing more: the slice that raised the last alerts has then
+     * committed, so a rollback never loses a finished hunt's last alerts. */
+    if (rows == 0) {
+        WARD_INFO("retro-hunt: done: %zu new indicators, %" PRIu64 " contacts matched so far",
+                  r->cur->added->count, r->st.matched);
+        r->st.hunts++;
+        r->st.indicators += r->cur->added->count;
+        ward_intel_added_free(r->cur->added);
+        free(r->cur);
+        r->cur = NULL;
+    }
+    return 0;
+}
+
+void ward_retro_rollback(ward_retro_t *r)
+{
+    r->cursor = r->cursor0;
+}
+
+void ward_retro_stats(ward_retro_t *r, ward_retro_stats_t *out)
+{
+    *out = r->st;
+}

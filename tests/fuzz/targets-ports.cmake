@@ -1,0 +1,2 @@
+# The ports' parsers of untrusted text: ward-agent's /proc/net reader (agent/port/posix/procnet.c).
+ward_add_fuzz(procnet ward_posix_procnet)

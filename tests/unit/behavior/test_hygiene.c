@@ -1,0 +1,391 @@
+/*
+ * hygiene: every recommendation opened by a report that shows its condition and resolved by one
+ * that shows it gone (or, for conditions seen in traffic, after the quiet period), through the
+ * synchronous processor with a real SQLite file; the list read back through a read-only
+ * connection, as wardctl does. Also the version comparison.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "hygiene.h"
+#include "log.h"
+#include "process.h"
+#include "report_build.h"
+
+#define T0 1700000060000LL
+#define HOUR 3600000LL
+
+typedef struct fixture {
+    char dir[64];
+    char db[128];
+    ward_store_t *store;
+    ward_processor_t *proc;
+    uint64_t seq;
+} fixture_t;
+
+static int setup(void **state)
+{
+    fixture_t *fx = calloc(1, sizeof *fx);
+    char err[256];
+    tb_tmpdir(fx->dir);
+    snprintf(fx->db, sizeof fx->db, "%s/ward.db", fx->dir);
+    fx->store = ward_store_open(fx->db, false, err, sizeof err);
+    fx->proc = fx->store ? ward_processor_new(fx->store, NULL, NULL) : NULL;
+    fx->seq = 1;
+    *state = fx;
+    return fx->proc ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    fixture_t *fx = *state;
+    ward_processor_free(fx->proc);
+    ward_store_close(fx->store);
+    tb_rmtree(fx->dir);
+    free(fx);
+    return 0;
+}
+
+static void report(fixture_t *fx, tb_report_t *r, const char *dev)
+{
+    tb_init(r, dev, fx->seq++);
+    tb_set(r, 9, tb_uint(60));
+}
+
+static int send(fixture_t *fx, tb_report_t *r, const char *dev, int64_t now)
+{
+    char topic[128];
+    size_t len;
+    snprintf(topic, sizeof topic, "ward/v1/%s/report", dev);
+    uint8_t *buf = tb_encode(r, &len);
+    assert_int_equal(ward_processor_begin(fx->proc), 0);
+    int rc = ward_processor_handle(fx->proc, topic, buf, len, now);
+    assert_int_equal(ward_processor_end(fx->proc), 0);
+    free(buf);
+    return rc;
+}
+
+/* The recommendation (device, type, key) as wardctl sees it (read-only connection); NULL if
+ * none. Caller decrefs. */
+static json_t *rec(fixture_t *fx, const char *dev, const char *type, const char *key)
+{
+    char err[256];
+    ward_store_t *ro = ward_store_open(fx->db, true, err, sizeof err);
+    assert_non_null(ro);
+    json_t *all = ward_hygiene_list_json(ro, dev), *found = NULL, *r;
+    size_t i;
+    assert_non_null(all);
+    json_array_foreach(all, i, r)
+    {
+        if (strcmp(json_string_value(json_object_get(r, "type")), type) == 0 &&
+            strcmp(json_string_value(json_object_get(r, "key")), key) == 0)
+            found = json_incref(r);
+    }
+    json_decref(all);
+    ward_store_close(ro);
+    return found;
+}
+
+static const char *state_of(fixture_t *fx, const char *dev, const char *type, const char *key)
+{
+    static char buf[16];
+    json_t *r = rec(fx, dev, type, key);
+    if (r == NULL)
+        return "none";
+    snprintf(buf, sizeof buf, "%s", json_string_value(json_object_get(r, "state")));
+    json_decref(r);
+    return buf;
+}
+
+static cbor_item_t *listening(size_t n, const unsigned *proto, const char *const *addr,
+                              const unsigned *port)
+{
+    cbor_item_t *a = cbor_new_definite_array(n);
+    for (size_t i = 0; i < n; i++) {
+        cbor_item_t *l = cbor_new_definite_array(3);
+        cbor_array_push(l, cbor_move(tb_uint(proto[i])));
+        cbor_array_push(l, cbor_move(tb_addr(addr[i])));
+        cbor_array_push(l, cbor_move(tb_uint(port[i])));
+        cbor_array_push(a, cbor_move(l));
+    }
+    return a;
+}
+
+/* sysinfo map: pass key/value pairs, values already built. */
+static cbor_item_t *sysinfo(size_t n, ...)
+{
+    cbor_item_t *m = cbor_new_definite_map(n);
+    va_list ap;
+    va_start(ap, n);
+    for (size_t i = 0; i < n; i++) {
+        unsigned k = va_arg(ap, unsigned);
+        cbor_item_t *v = va_arg(ap, cbor_item_t *);
+        cbor_map_add(m, (struct cbor_pair){.key = cbor_move(tb_uint(k)), .value = cbor_move(v)});
+    }
+    va_end(ap);
+    return m;
+}
+
+static void test_insecure_service(void **state)
+{
+    fixture_t *fx = *state;
+    tb_report_t r;
+    static const unsigned pr[] = {6, 6, 17, 6};
+    static const char *const ad[] = {"0.0.0.0", "10.0.0.2", "0.0.0.0", "127.0.0.1"};
+    static const unsigned po[] = {23, 443, 161, 21};
+    report(fx, &r, "cam-1");
+    tb_set(&r, 19, listening(4, pr, ad, po));
+    assert_int_equal(send(fx, &r, "cam-1", T0), 0);
+    assert_string_equal(state_of(fx, "cam-1", WARD_REC_INSECURE_SERVICE, "tcp/23"), "open");
+    assert_string_equal(state_of(fx, "cam-1", WARD_REC_INSECURE_SERVICE, "udp/161"), "open");
+    /* FTP bound to loopback only is not reachable: no recommendation */
+    assert_string_equal(state_of(fx, "cam-1", WARD_REC_INSECURE_SERVICE, "tcp/21"), "none");
+    json_t *t = rec(fx, "cam-1", WARD_REC_INSECURE_SERVICE, "tcp/23");
+    assert_string_equal(json_string_value(json_object_get(t, "severity")), "high");
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(t, "evidence"), "port")),
+                     23);
+    assert_non_null(json_string_value(json_object_get(t, "remediation")));
+    json_decref(t);
+    /* a report without key 19 says nothing about listening sockets: unchanged */
+    report(fx, &r, "cam-1");
+    send(fx, &r, "cam-1", T0 + 60000);
+    assert_string_equal(state_of(fx, "cam-1", WARD_REC_INSECURE_SERVICE, "tcp/23"), "open");
+    /* telnet gone, SNMP still there */
+    report(fx, &r, "cam-1");
+    tb_set(&r, 19, listening(2, pr + 1, ad + 1, po + 1));
+    send(fx, &r, "cam-1", T0 + 120000);
+    assert_string_equal(state_of(fx, "cam-1", WARD_REC_INSECURE_SERVICE, "tcp/23"), "resolved");
+    assert_string_equal(state_of(fx, "cam-1", WARD_REC_INSECURE_SERVICE, "udp/161"), "open");
+    t = rec(fx, "cam-1", WARD_REC_INSECURE_SERVICE, "tcp/23");
+    assert_non_null(json_object_get(t, "resolved_at"));
+    json_decref(t);
+    /* and back: reopened */
+    report(fx, &r, "cam-1");
+    tb_set(&r, 19, listening(1, pr, ad, po));
+    send(fx, &r, "cam-1", T0 + 180000);
+    assert_string_equal(state_of(fx, "cam-1", WARD_REC_INSECURE_SERVICE, "tcp/23"), "open");
+}
+
+static void test_open_ports(void **state)
+{
+    fixture_t *fx = *state;
+    tb_report_t r;
+    unsigned pr[9], po[9];
+    const char *ad[9];
+    for (int i = 0; i < 9; i++) {
+        pr[i] = 6;
+        po[i] = 8000 + i;
+        ad[i] = "0.0.0.0";
+    }
+    report(fx, &r, "gw-1");
+    tb_set(&r, 19, listening(8, pr, ad, po)); /* 8: at the limit */
+    send(fx, &r, "gw-1", T0);
+    assert_string_equal(state_of(fx, "gw-1", WARD_REC_OPEN_PORTS, ""), "none");
+    report(fx, &r, "gw-1");
+    tb_set(&r, 19, listening(9, pr, ad, po));
+    send(fx, &r, "gw-1", T0 + 60000);
+    assert_string_equal(state_of(fx, "gw-1", WARD_REC_OPEN_PORTS, ""), "open");
+    report(fx, &r, "gw-1");
+    tb_set(&r, 19, listening(3, pr, ad, po));
+    send(fx, &r, "gw-1", T0 + 120000);
+    assert_string_equal(state_of(fx, "gw-1", WARD_REC_OPEN_PORTS, ""), "resolved");
+}
+
+static void test_plaintext_transport(void **state)
+{
+    fixture_t *fx = *state;
+    tb_report_t r;
+    report(fx, &r, "plug-1");
+    tb_set(&r, 20, sysinfo(1, 4u, cbor_build_bool(false)));
+    tb_add_flow(&r, tb_flow(6, 1, 0, 40000, "198.18.0.10", 1883, 10, 10, 900, 700, 0, 59, -1));
+    send(fx, &r, "plug-1", T0);
+    assert_string_equal(state_of(fx, "plug-1", WARD_REC_PLAINTEXT, "report_transport"), "open");
+    assert_string_equal(state_of(fx, "plug-1", WARD_REC_PLAINTEXT, "tcp/1883"), "open");
+    /* TLS on; no plaintext connection for a minute: the flow one stays open (quiet period) */
+    report(fx, &r, "plug-1");
+    tb_set(&r, 20, sysinfo(1, 4u, cbor_build_bool(true)));
+    tb_add_flow(&r, tb_flow(6, 1, 0, 40001, "198.18.0.10", 8883, 10, 10, 900, 700, 0, 59, -1));
+    send(fx, &r, "plug-1", T0 + 60000);
+    assert_string_equal(state_of(fx, "plug-1", WARD_REC_PLAINTEXT, "report_transport"), "resolved");
+    assert_string_equal(state_of(fx, "plug-1", WARD_REC_PLAINTEXT, "tcp/1883"), "open");
+    report(fx, &r, "plug-1");
+    send(fx, &r, "plug-1", T0 + HOUR + 1000);
+    assert_string_equal(state_of(fx, "plug-1", WARD_REC_PLAINTEXT, "tcp/1883"), "resolved");
+}
+
+static void test_outdated(void **state)
+{
+    fixture_t *fx = *state;
+    tb_report_t r;
+    report(fx, &r, "old-1"); /* agent 1.2.3 */
+    tb_set(&r, 20, sysinfo(1, 1u, tb_text("fw-1.9.0")));
+    send(fx, &r, "old-1", T0);
+    assert_string_equal(state_of(fx, "old-1", WARD_REC_OUTDATED_AGENT, ""), "none");
+    report(fx, &r, "new-1");
+    tb_set(&r, 2, tb_text("1.10.0"));
+    tb_set(&r, 20, sysinfo(1, 1u, tb_text("2.0.1")));
+    send(fx, &r, "new-1", T0 + 1000);
+    report(fx, &r, "old-1");
+    send(fx, &r, "old-1", T0 + 60000);
+    assert_string_equal(state_of(fx, "old-1", WARD_REC_OUTDATED_AGENT, ""), "open");
+    /* "fw-1.9.0" has no leading number: not comparable, no recommendation */
+    assert_string_equal(state_of(fx, "old-1", WARD_REC_OUTDATED_FIRMWARE, ""), "none");
+    report(fx, &r, "old-1");
+    tb_set(&r, 20, sysinfo(1, 1u, tb_text("1.9.0")));
+    send(fx, &r, "old-1", T0 + 120000);
+    assert_string_equal(state_of(fx, "old-1", WARD_REC_OUTDATED_FIRMWARE, ""), "open");
+    json_t *t = rec(fx, "old-1", WARD_REC_OUTDATED_FIRMWARE, "");
+    json_t *ev = json_object_get(t, "evidence");
+    assert_string_equal(json_string_value(json_object_get(ev, "newest_in_group")), "2.0.1");
+    assert_string_equal(json_string_value(json_object_get(ev, "group")), "default");
+    json_decref(t);
+    /* upgrade both */
+    report(fx, &r, "old-1");
+    tb_set(&r, 2, tb_text("1.10.0"));
+    tb_set(&r, 20, sysinfo(1, 1u, tb_text("2.0.1")));
+    send(fx, &r, "old-1", T0 + 180000);
+    assert_string_equal(state_of(fx, "old-1", WARD_REC_OUTDATED_AGENT, ""), "resolved");
+    assert_string_equal(state_of(fx, "old-1", WARD_REC_OUTDATED_FIRMWARE, ""), "resolved");
+    /* the newest itself never is outdated */
+    assert_string_equal(state_of(fx, "new-1", WARD_REC_OUTDATED_AGENT, ""), "none");
+}
+
+static void test_time_not_synced(void **state)
+{
+    fixture_t *fx = *state;
+    tb_report_t r;
+    report(fx, &r, "clk-1");
+    tb_set(&r, 8, tb_uint(1)); /* times since boot */
+    tb_set(&r, 5, tb_uint(5000));
+    tb_set(&r, 6, tb_uint(65000));
+    send(fx, &r, "clk-1", T0);
+    assert_string_equal(state_of(fx, "clk-1", WARD_REC_TIME_NOT_SYNCED, ""), "open");
+    report(fx, &r, "clk-1");
+    tb_set(&r, 20, sysinfo(1, 5u, cbor_build_bool(true)));
+    send(fx, &r, "clk-1", T0 + 60000);
+    assert_string_equal(state_of(fx, "clk-1", WARD_REC_TIME_NOT_SYNCED, ""), "resolved");
+    report(fx, &r, "clk-1");
+    tb_set(&r, 20, sysinfo(1, 5u, cbor_build_bool(false)));
+    send(fx, &r, "clk-1", T0 + 120000);
+    assert_string_equal(state_of(fx, "clk-1", WARD_REC_TIME_NOT_SYNCED, ""), "open");
+}
+
+static void test_flow_table_overflow(void **state)
+{
+    fixture_t *fx = *state;
+    tb_report_t r;
+    report(fx, &r, "hub-1");
+    tb_set(&r, 20, sysinfo(1, 6u, tb_uint(64)));
+    cbor_item_t *ov = cbor_new_definite_array(1);
+    cbor_array_push(ov, cbor_move(tb_uints(5, (uint64_t)17, (uint64_t)1, (uint64_t)100,
+                                           (uint64_t)300, (uint64_t)20000)));
+    tb_set(&r, 17, ov);
+    send(fx, &r, "hub-1", T0);
+    json_t *t = rec(fx, "hub-1", WARD_REC_FLOW_OVERFLOW, "");
+    assert_non_null(t);
+    json_t *ev = json_object_get(t, "evidence");
+    assert_int_equal(json_integer_value(json_object_get(ev, "untracked_flows")), 100);
+    assert_int_equal(json_integer_value(json_object_get(ev, "flow_capacity")), 64);
+    assert_int_equal(json_integer_value(json_object_get(ev, "suggested_capacity")), 256);
+    assert_string_equal(json_string_value(json_object_get(t, "state")), "open");
+    json_decref(t);
+    /* no overflow, same capacity: still open (quiet period) */
+    report(fx, &r, "hub-1");
+    send(fx, &r, "hub-1", T0 + 60000);
+    assert_string_equal(state_of(fx, "hub-1", WARD_REC_FLOW_OVERFLOW, ""), "open");
+    /* a bigger table: resolved at once */
+    report(fx, &r, "hub-1");
+    tb_set(&r, 20, sysinfo(1, 6u, tb_uint(256)));
+    send(fx, &r, "hub-1", T0 + 120000);
+    assert_string_equal(state_of(fx, "hub-1", WARD_REC_FLOW_OVERFLOW, ""), "resolved");
+}
+
+static void test_report_interval(void **state)
+{
+    fixture_t *fx = *state;
+    tb_report_t r;
+    report(fx, &r, "chatty-1");
+    tb_set(&r, 9, tb_uint(10));
+    send(fx, &r, "chatty-1", T0);
+    assert_string_equal(state_of(fx, "chatty-1", WARD_REC_REPORT_INTERVAL, "too_short"), "open");
+    report(fx, &r, "chatty-1"); /* 60 s */
+    send(fx, &r, "chatty-1", T0 + 10000);
+    assert_string_equal(state_of(fx, "chatty-1", WARD_REC_REPORT_INTERVAL, "too_short"),
+                        "resolved");
+    report(fx, &r, "chatty-1");
+    tb_set(&r, 9, tb_uint(3600));
+    send(fx, &r, "chatty-1", T0 + 70000);
+    assert_string_equal(state_of(fx, "chatty-1", WARD_REC_REPORT_INTERVAL, "too_long"), "open");
+}
+
+static void test_shared_identity(void **state)
+{
+    fixture_t *fx = *state;
+    tb_report_t r;
+    /* two devices with the same id, boots 0xa and 0xb, alternating */
+    static const uint64_t boots[] = {0xa, 0xb, 0xa, 0xb};
+    for (int i = 0; i < 4; i++) {
+        tb_init(&r, "clone-1", (uint64_t)(1 + i / 2));
+        tb_set(&r, 3, tb_uint(boots[i]));
+        send(fx, &r, "clone-1", T0 + i * 30000);
+        if (i == 2)
+            assert_string_equal(state_of(fx, "clone-1", WARD_REC_SHARED_IDENTITY, ""), "none");
+    }
+    assert_string_equal(state_of(fx, "clone-1", WARD_REC_SHARED_IDENTITY, ""), "open");
+    json_t *t = rec(fx, "clone-1", WARD_REC_SHARED_IDENTITY, "");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(t, "evidence"), "kind")),
+                        "boot_interleave");
+    json_decref(t);
+    /* one device alone for more than the quiet period: resolved */
+    tb_init(&r, "clone-1", 3);
+    tb_set(&r, 3, tb_uint(0xb));
+    send(fx, &r, "clone-1", T0 + HOUR + 200000);
+    assert_string_equal(state_of(fx, "clone-1", WARD_REC_SHARED_IDENTITY, ""), "resolved");
+    /* an ordinary reboot is not shared identity */
+    tb_init(&r, "solo-1", 50);
+    send(fx, &r, "solo-1", T0);
+    tb_init(&r, "solo-1", 1);
+    tb_set(&r, 3, tb_uint(0xc0ffee));
+    send(fx, &r, "solo-1", T0 + 60000);
+    tb_init(&r, "solo-1", 2);
+    tb_set(&r, 3, tb_uint(0xc0ffee));
+    send(fx, &r, "solo-1", T0 + 120000);
+    assert_string_equal(state_of(fx, "solo-1", WARD_REC_SHARED_IDENTITY, ""), "none");
+}
+
+static void test_version_cmp(void **state)
+{
+    (void)state;
+    bool ok;
+    assert_true(ward_hygiene_version_cmp("1.2.10", "1.2.9", &ok) > 0 && ok);
+    assert_true(ward_hygiene_version_cmp("v2.0", "2.0.0", &ok) == 0 && ok);
+    assert_true(ward_hygiene_version_cmp("1.2.3-rc1", "1.2.3", &ok) < 0 && ok);
+    assert_true(ward_hygiene_version_cmp("1.2", "1.2.1", &ok) < 0 && ok);
+    assert_int_equal(ward_hygiene_version_cmp("abc", "1.0", &ok), 0);
+    assert_false(ok);
+    assert_true(ward_hygiene_version_cmp("99999999999999999999999.1", "1", &ok) > 0 && ok);
+}
+
+int main(void)
+{
+    ward_log_init("test_hygiene", WARD_LOG_ERROR);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_insecure_service, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_open_ports, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_plaintext_transport, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_outdated, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_time_not_synced, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_flow_table_overflow, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_report_interval, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_shared_identity, setup, teardown),
+        cmocka_unit_test(test_version_cmp),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
