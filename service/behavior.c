@@ -805,9 +805,20 @@ static int detect_port_scan(ward_behavior_t *b, bdev_t *d, const ward_wire_repor
 {
     int64_t win = (int64_t)c->port_scan.window_s * 1000;
     ENTRY_PRUNE(d->scan, d->n_scan, scan_free, now, win);
+    /* Distinct local services (protocol, port) the tracked inbound flows of this report reached,
+     * counted up to 2: see the overflow attribution below. */
+    uint32_t svc_first = 0;
+    unsigned n_svc = 0;
     for (size_t i = 0; i < r->n_flows; i++) {
         const ward_wire_flow_t *f = &r->flows[i];
         if (is_inbound(f) && f->local_port != 0) {
+            uint32_t svc = (uint32_t)f->proto << 16 | f->local_port;
+            if (n_svc == 0) {
+                svc_first = svc;
+                n_svc = 1;
+            } else if (n_svc == 1 && svc != svc_first) {
+                n_svc = 2;
+            }
             scan_ent_t *e = scan_get(d, &f->remote_addr, now, win);
             if (e == NULL)
                 continue;
@@ -847,8 +858,12 @@ static int detect_port_scan(ward_behavior_t *b, bdev_t *d, const ward_wire_repor
     if (ovf > 0) {
         if (top != NULL && scan_score(top) >= 2) {
             top->overflow = sat_add(top->overflow, ovf);
-        } else {
-            /* No tracked remote to name: the untracked flows alone, under remote "*". */
+        } else if (n_svc != 1) {
+            /* No tracked remote to name: the untracked flows alone, under remote "*". But when
+             * every tracked inbound flow of the report went to one local service, the table was
+             * most likely filled by a flood or a busy service on that port (many source ports),
+             * and the untracked flows are more of the same: a scan needs many local ports, which
+             * the overflow summary cannot show, so it does not count as one. */
             ward_addr_t none;
             memset(&none, 0, sizeof none);
             scan_ent_t *e = scan_get(d, &none, now, win);

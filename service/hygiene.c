@@ -408,7 +408,7 @@ static int check_listening(ward_hygiene_t *h, const ward_wire_report_t *r, int64
 {
     if (!r->has_listening)
         return 0;
-    const char *keep[N_INSECURE];
+    const char *keep[N_INSECURE] = {0};
     size_t n_keep = 0;
     char keys[N_INSECURE][16];
     uint32_t ports[256];

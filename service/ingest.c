@@ -144,6 +144,16 @@ ward_ingest_t *ward_ingest_new(const ward_ingest_config_t *cfg, ward_queue_t *q,
         return NULL;
     }
     mosquitto_int_option(in->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
+    int trc = MOSQ_ERR_SUCCESS;
+    if (cfg->cafile != NULL)
+        trc = mosquitto_tls_set(in->mosq, cfg->cafile, NULL, cfg->certfile, cfg->keyfile, NULL);
+    if (trc == MOSQ_ERR_SUCCESS && cfg->username != NULL)
+        trc = mosquitto_username_pw_set(in->mosq, cfg->username, cfg->password);
+    if (trc != MOSQ_ERR_SUCCESS) {
+        snprintf(err, err_len, "cannot set up TLS or credentials: %s", mosquitto_strerror(trc));
+        ward_ingest_free(in);
+        return NULL;
+    }
     mosquitto_reconnect_delay_set(in->mosq, 1, 30, true);
     mosquitto_connect_callback_set(in->mosq, on_connect);
     mosquitto_subscribe_callback_set(in->mosq, on_subscribe);

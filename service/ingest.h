@@ -25,6 +25,11 @@ typedef struct ward_ingest_config {
     const char *client_id; /**< fixed across restarts: it names the persistent session */
     int keepalive_s;
     int ready_timeout_ms; /**< how long ward_ingest_start waits for CONNACK + SUBACK */
+    const char *cafile;   /**< non-NULL: TLS, trusting the CAs in this file */
+    const char *certfile; /**< TLS client certificate (with keyfile), or NULL */
+    const char *keyfile;
+    const char *username; /**< MQTT user name, or NULL */
+    const char *password; /**< MQTT password (with username), or NULL */
 } ward_ingest_config_t;
 
 typedef struct ward_ingest_stats {

@@ -62,6 +62,7 @@ typedef struct options {
     unsigned history_days;
     const char *alerts_jsonl;
     const char *client_id;
+    const char *cafile, *certfile, *keyfile, *username, *password_file;
     bool verbose;
 } options_t;
 
@@ -72,7 +73,8 @@ static void usage(FILE *out)
         "usage: wardd --broker HOST:PORT --db PATH [--intel PATH]... [--intel-format NAME]\n"
         "             [--intel-url URL]... [--taxii URL]... [--intel-url-interval S]\n"
         "             [--history-days N] [--alerts-jsonl PATH]\n"
-        "             [--client-id ID] [--verbose]\n"
+        "             [--client-id ID] [--cafile FILE [--cert FILE --key FILE]]\n"
+        "             [--username NAME --password-file FILE] [--verbose]\n"
         "\n"
         "Receives ward device reports (MQTT topic ward/v1/+/report, QoS 1, persistent\n"
         "session), stores devices, flows and alerts in a SQLite database, and raises an\n"
@@ -91,6 +93,11 @@ static void usage(FILE *out)
         "  --history-days N      days of contact history kept for the retro-hunt (default 7)\n"
         "  --alerts-jsonl PATH   append each new alert to PATH as one JSON line\n"
         "  --client-id ID        MQTT client id naming the persistent session (default wardd)\n"
+        "  --cafile FILE         connect with TLS, trusting the CAs in FILE\n"
+        "  --cert FILE --key FILE  TLS client certificate and its key\n"
+        "  --username NAME       MQTT user name\n"
+        "  --password-file FILE  MQTT password: the first line of FILE (not on the command line,\n"
+        "                        where other users could read it)\n"
         "  --verbose             log debug messages\n"
         "  --help                show this help\n"
         "\n"
@@ -144,6 +151,11 @@ static int parse_args(int argc, char **argv, options_t *o)
         {"history-days", required_argument, NULL, 'H'},
         {"alerts-jsonl", required_argument, NULL, 'a'},
         {"client-id", required_argument, NULL, 'c'},
+        {"cafile", required_argument, NULL, 'A'},
+        {"cert", required_argument, NULL, 'C'},
+        {"key", required_argument, NULL, 'K'},
+        {"username", required_argument, NULL, 'u'},
+        {"password-file", required_argument, NULL, 'P'},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -224,6 +236,21 @@ static int parse_args(int argc, char **argv, options_t *o)
             }
             o->client_id = optarg;
             break;
+        case 'A':
+            o->cafile = optarg;
+            break;
+        case 'C':
+            o->certfile = optarg;
+            break;
+        case 'K':
+            o->keyfile = optarg;
+            break;
+        case 'u':
+            o->username = optarg;
+            break;
+        case 'P':
+            o->password_file = optarg;
+            break;
         case 'v':
             o->verbose = true;
             break;
@@ -251,7 +278,34 @@ static int parse_args(int argc, char **argv, options_t *o)
         fprintf(stderr, "wardd: error: --broker and --db are required (see --help)\n");
         return 2;
     }
+    if ((o->certfile == NULL) != (o->keyfile == NULL) || (o->certfile != NULL && !o->cafile)) {
+        fprintf(stderr, "wardd: error: --cert and --key go together, and with --cafile\n");
+        return 2;
+    }
+    if (o->password_file != NULL && o->username == NULL) {
+        fprintf(stderr, "wardd: error: --password-file needs --username\n");
+        return 2;
+    }
     return 0;
+}
+
+/* The first line of path, without its line end, into buf. False (with a message) on error. */
+static bool read_password(const char *path, char *buf, size_t len)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        fprintf(stderr, "wardd: error: cannot read --password-file %s: %s\n", path,
+                strerror(errno));
+        return false;
+    }
+    bool ok = fgets(buf, (int)len, f) != NULL;
+    fclose(f);
+    if (!ok) {
+        fprintf(stderr, "wardd: error: --password-file %s is empty\n", path);
+        return false;
+    }
+    buf[strcspn(buf, "\r\n")] = '\0';
+    return true;
 }
 
 int main(int argc, char **argv)
@@ -316,7 +370,13 @@ int main(int argc, char **argv)
         WARD_ERROR("%s", err);
         goto out;
     }
-    ward_ingest_config_t icfg = {o.host, o.port, o.client_id, 30, 10000};
+    static char password[256];
+    if (o.password_file != NULL && !read_password(o.password_file, password, sizeof password))
+        goto out;
+    ward_ingest_config_t icfg = {o.host,       o.port,    o.client_id,
+                                 30,           10000,     o.cafile,
+                                 o.certfile,   o.keyfile, o.username,
+                                 o.username ? password : NULL};
     if ((ingest = ward_ingest_new(&icfg, queue, err, sizeof err)) == NULL ||
         ward_ingest_start(ingest, err, sizeof err) != 0) {
         WARD_ERROR("%s", err);

@@ -14,22 +14,21 @@
 /* Application counters ward_agent_note() may add to; the others belong to the agent. */
 #define WARD__APP_COUNTERS (WARD_CTR_PARSE_ERRORS + 1)
 
-static int device_id_valid(const char *id)
+/* Length of name when it is 1..max characters of [A-Za-z0-9._-] (and ':' when colon), else 0. */
+static size_t name_len(const char *name, size_t max, int colon)
 {
     size_t n = 0;
-    int ok = id != NULL;
+    int ok = name != NULL;
     char c;
 
-    while (ok && id[n] != '\0') {
-        c = id[n];
-        ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-             c == '.' || c == '_' || c == '-';
+    while (ok && name[n] != '\0') {
+        c = name[n];
+        ok = n < max && ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+                         (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-' ||
+                         (colon && c == ':'));
         n++;
-        if (n > WARD_DEVICE_ID_MAX) {
-            ok = 0;
-        }
     }
-    return ok && n > 0;
+    return ok ? n : 0u;
 }
 
 void ward_agent_config_init(ward_agent_config_t *cfg)
@@ -47,7 +46,7 @@ ward_status_t ward_agent_init(ward_agent_t *agent, const ward_agent_config_t *cf
 
     if (agent == NULL || cfg == NULL) {
         st = WARD_E_ARG;
-    } else if (!device_id_valid(cfg->device_id)) {
+    } else if (name_len(cfg->device_id, WARD_DEVICE_ID_MAX, 0) == 0) {
         st = WARD_E_ARG;
     } else if (cfg->transport == NULL || cfg->transport->publish == NULL) {
         st = WARD_E_ARG;
@@ -81,17 +80,40 @@ ward_status_t ward_agent_init(ward_agent_t *agent, const ward_agent_config_t *cf
     return st;
 }
 
+uint64_t ward__div1000(uint64_t ms)
+{
+    /* floor(ms / 1000) = floor(floor(ms / 8) / 125), by 16-bit digits so that every division is
+     * a 32-bit one (the remainder stays below 125, so a digit with it fits 23 bits): Cortex-M
+     * divides 32-bit numbers in hardware but calls a 700-byte libgcc routine for 64-bit ones. */
+    uint64_t x = ms >> 3;
+    uint32_t d[4];
+    uint32_t q[4];
+    uint32_t rem = 0;
+    uint32_t cur;
+    unsigned i;
+
+    d[0] = (uint32_t)(x >> 48);
+    d[1] = (uint32_t)(x >> 32) & 0xffffu;
+    d[2] = (uint32_t)x >> 16;
+    d[3] = (uint32_t)x & 0xffffu;
+    for (i = 0; i < 4u; i++) {
+        cur = (rem << 16) | d[i];
+        q[i] = cur / 125u;
+        rem = cur % 125u;
+    }
+    return ((uint64_t)((q[0] << 16) | q[1]) << 32) | ((q[2] << 16) | q[3]);
+}
+
 uint32_t ward__agent_seconds(const ward_agent_t *agent, uint64_t now_ms)
 {
     uint64_t d = now_ms > agent->base_ms ? now_ms - agent->base_ms : 0u;
     uint32_t s;
 
-    /* A 32-bit division where it suffices (the first 49 days): one instruction on Cortex-M4,
-     * where a 64-bit one is a library call. */
+    /* A 32-bit division where it suffices (the first 49 days): one instruction on Cortex-M4. */
     if (d <= 0xffffffffu) {
         s = (uint32_t)d / 1000u;
     } else {
-        s = (uint32_t)(d / 1000u);
+        s = (uint32_t)ward__div1000(d);
     }
     return s;
 }
@@ -181,15 +203,24 @@ static ward_status_t priority_now(ward_agent_t *agent, uint64_t now_ms, uint8_t 
     return st;
 }
 
-ward_status_t ward_agent_poll(ward_agent_t *agent, uint64_t now_ms, uint8_t *buf, size_t cap)
+/* The arguments of poll() and flush(). */
+static ward_status_t report_args(const ward_agent_t *agent, const uint8_t *buf, size_t cap)
 {
-    ward_status_t st;
+    ward_status_t st = WARD_OK;
 
     if (agent == NULL || buf == NULL || agent->magic != WARD__AGENT_MAGIC) {
         st = WARD_E_ARG;
     } else if (cap < WARD_REPORT_MIN_BUFFER) {
         st = WARD_E_BUFFER;
-    } else {
+    }
+    return st;
+}
+
+ward_status_t ward_agent_poll(ward_agent_t *agent, uint64_t now_ms, uint8_t *buf, size_t cap)
+{
+    ward_status_t st = report_args(agent, buf, cap);
+
+    if (st == WARD_OK) {
         st = priority_now(agent, now_ms, buf, cap);
         if (now_ms >= agent->next_due_ms && st != WARD_E_AGAIN) {
             st = report_now(agent, now_ms, buf, cap);
@@ -200,13 +231,9 @@ ward_status_t ward_agent_poll(ward_agent_t *agent, uint64_t now_ms, uint8_t *buf
 
 ward_status_t ward_agent_flush(ward_agent_t *agent, uint64_t now_ms, uint8_t *buf, size_t cap)
 {
-    ward_status_t st;
+    ward_status_t st = report_args(agent, buf, cap);
 
-    if (agent == NULL || buf == NULL || agent->magic != WARD__AGENT_MAGIC) {
-        st = WARD_E_ARG;
-    } else if (cap < WARD_REPORT_MIN_BUFFER) {
-        st = WARD_E_BUFFER;
-    } else {
+    if (st == WARD_OK) {
         st = report_now(agent, now_ms, buf, cap);
     }
     return st;
@@ -272,23 +299,6 @@ ward_status_t ward_agent_set_sysinfo(ward_agent_t *agent, const ward_sysinfo_t *
     return st;
 }
 
-static int metric_name_valid(const char *name, size_t *len)
-{
-    size_t n = 0;
-    int ok = 1;
-    char c;
-
-    while (ok && name[n] != '\0') {
-        c = name[n];
-        ok = n < WARD_METRIC_NAME_MAX &&
-             ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == ':' || c == '-');
-        n++;
-    }
-    *len = n;
-    return ok && n > 0;
-}
-
 ward_status_t ward_agent_metric_set(ward_agent_t *agent, const char *name, int64_t value)
 {
     ward_status_t st;
@@ -299,9 +309,9 @@ ward_status_t ward_agent_metric_set(ward_agent_t *agent, const char *name, int64
     unsigned i;
 #endif
 
-    if (agent == NULL || agent->magic != WARD__AGENT_MAGIC || name == NULL) {
+    if (agent == NULL || agent->magic != WARD__AGENT_MAGIC) {
         st = WARD_E_ARG;
-    } else if (!metric_name_valid(name, &len)) {
+    } else if ((len = name_len(name, WARD_METRIC_NAME_MAX, 1)) == 0) {
         st = WARD_E_ARG;
     } else {
         st = WARD_E_FULL;

@@ -51,6 +51,9 @@ void ward__flow_remove(ward_agent_t *agent, uint32_t idx);
 /* The overflow summary entry of (proto, dir), or NULL. */
 ward__overflow_t *ward__overflow_find(ward_agent_t *agent, uint8_t proto, uint8_t dir);
 
+/* ms / 1000 for any 64-bit ms, with 32-bit divisions only (no libgcc call on Cortex-M). */
+uint64_t ward__div1000(uint64_t ms);
+
 /* Seconds since init for now_ms (0 if the clock is behind the init time). */
 uint32_t ward__agent_seconds(const ward_agent_t *agent, uint64_t now_ms);
 

@@ -10,6 +10,10 @@
  * the service never writes them. Integers may use any encoding length (RFC 8949 decoders accept
  * non-shortest heads).
  *
+ * A rejection's reason is the name of the field that failed ("version", "revision", "interval",
+ * "collectors", "deny", or "map" for the message itself and keys of later versions); the status
+ * says how it failed. Names rather than sentences keep the decoder small: they are flash.
+ *
  * Apply: the message is decoded whole into a staging ward__config_t on the stack; only when all of
  * it is valid is it copied into the agent, under the critical section (the hook reads the
  * collectors and the deny-list there), so the hook sees the old config or the new one, never a
@@ -24,14 +28,9 @@ typedef struct rd {
     const uint8_t *b;
     size_t len;
     size_t pos;
-    const char *reason; /* why decoding stopped (a constant) */
+    const char *field; /* the field being read: the reason reported when it is rejected */
 } rd_t;
 
-static ward_status_t fail(rd_t *r, ward_status_t st, const char *reason)
-{
-    r->reason = reason;
-    return st;
-}
 
 /* One head; a bstr/tstr payload must be there too (it is left unread at r->pos). */
 static ward_status_t head(rd_t *r, unsigned *major, uint64_t *v)
@@ -40,31 +39,31 @@ static ward_status_t head(rd_t *r, unsigned *major, uint64_t *v)
     unsigned ai;
 
     if (r->pos >= r->len) {
-        st = fail(r, WARD_E_INCOMPLETE, "truncated");
+        st = WARD_E_INCOMPLETE;
     } else {
         ai = r->b[r->pos] & 0x1fu;
         if (ai == 31u) {
-            st = fail(r, WARD_E_UNSUPPORTED, "indefinite length");
+            st = WARD_E_UNSUPPORTED;
         } else if (ai > 27u) {
-            st = fail(r, WARD_E_MALFORMED, "reserved head");
+            st = WARD_E_MALFORMED;
         } else if (ward__cbor_read_head(r->b, r->len, &r->pos, major, v) != 0) {
-            st = fail(r, WARD_E_INCOMPLETE, "truncated");
+            st = WARD_E_INCOMPLETE;
         } else if ((*major == WARD__CBOR_BSTR || *major == WARD__CBOR_TSTR) &&
                    *v > r->len - r->pos) {
-            st = fail(r, WARD_E_INCOMPLETE, "truncated");
+            st = WARD_E_INCOMPLETE;
         }
     }
     return st;
 }
 
 /* A head of the given major type. */
-static ward_status_t expect(rd_t *r, unsigned want, uint64_t *v, const char *what)
+static ward_status_t expect(rd_t *r, unsigned want, uint64_t *v)
 {
     unsigned major = 0;
     ward_status_t st = head(r, &major, v);
 
     if (st == WARD_OK && major != want) {
-        st = fail(r, WARD_E_MALFORMED, what);
+        st = WARD_E_MALFORMED;
     }
     return st;
 }
@@ -96,9 +95,9 @@ static ward_status_t skip(rd_t *r, uint64_t n, unsigned depth)
             r->pos += (size_t)v; /* head() checked it is there */
         } else if (major == WARD__CBOR_ARRAY || major == 5u /* map */) {
             if (v > r->len - r->pos || (major == 5u && v > (r->len - r->pos) / 2u)) {
-                st = fail(r, WARD_E_INCOMPLETE, "truncated");
+                st = WARD_E_INCOMPLETE;
             } else if (depth + top > WARD_CONFIG_DEPTH_MAX) {
-                st = fail(r, WARD_E_UNSUPPORTED, "nested too deep");
+                st = WARD_E_UNSUPPORTED;
             } else {
                 left[top++] = major == 5u ? v * 2u : v;
             }
@@ -111,15 +110,15 @@ static ward_status_t skip(rd_t *r, uint64_t n, unsigned depth)
 }
 
 /* An unsigned integer in [lo, hi]; *v is set once it is known to be an unsigned integer. */
-static ward_status_t uint_in(rd_t *r, uint64_t lo, uint64_t hi, uint64_t *v, const char *what)
+static ward_status_t uint_in(rd_t *r, uint64_t lo, uint64_t hi, uint64_t *v)
 {
     uint64_t u = 0;
-    ward_status_t st = expect(r, WARD__CBOR_UINT, &u, "wrong type");
+    ward_status_t st = expect(r, WARD__CBOR_UINT, &u);
 
     if (st == WARD_OK) {
         *v = u;
         if (u < lo || u > hi) {
-            st = fail(r, WARD_E_RANGE, what);
+            st = WARD_E_RANGE;
         }
     }
     return st;
@@ -131,22 +130,22 @@ static ward_status_t read_version(rd_t *r)
     uint64_t n = 0;
     uint64_t major = 0;
     uint64_t minor = 0;
-    ward_status_t st = expect(r, WARD__CBOR_ARRAY, &n, "wrong type");
+    ward_status_t st = expect(r, WARD__CBOR_ARRAY, &n);
 
     if (st == WARD_OK && n < 2u) {
-        st = fail(r, WARD_E_MALFORMED, "version: too short");
+        st = WARD_E_MALFORMED;
     }
     if (st == WARD_OK) {
-        st = expect(r, WARD__CBOR_UINT, &major, "wrong type");
+        st = expect(r, WARD__CBOR_UINT, &major);
     }
     if (st == WARD_OK) {
-        st = expect(r, WARD__CBOR_UINT, &minor, "wrong type");
+        st = expect(r, WARD__CBOR_UINT, &minor);
     }
     if (st == WARD_OK) {
         st = skip(r, n - 2u, 2);
     }
     if (st == WARD_OK && major != WARD_PROTO_MAJOR) {
-        st = fail(r, WARD_E_UNSUPPORTED, "unsupported version");
+        st = WARD_E_UNSUPPORTED;
     }
     return st;
 }
@@ -159,30 +158,30 @@ static ward_status_t read_deny(rd_t *r, ward__deny_t *d)
     uint64_t prefix = 0;
     uint64_t action = 0;
     unsigned i;
-    ward_status_t st = expect(r, WARD__CBOR_ARRAY, &n, "wrong type");
+    ward_status_t st = expect(r, WARD__CBOR_ARRAY, &n);
 
     memset(d, 0, sizeof *d);
     if (st == WARD_OK && n < 3u) {
-        st = fail(r, WARD_E_MALFORMED, "deny: entry too short");
+        st = WARD_E_MALFORMED;
     }
     if (st == WARD_OK) {
-        st = expect(r, WARD__CBOR_BSTR, &alen, "wrong type");
+        st = expect(r, WARD__CBOR_BSTR, &alen);
     }
     if (st == WARD_OK && alen != 4u && alen != 16u) {
-        st = fail(r, WARD_E_RANGE, "deny: address length");
+        st = WARD_E_RANGE;
     }
     if (st == WARD_OK) {
         memcpy(d->addr, r->b + r->pos, (size_t)alen);
         r->pos += (size_t)alen;
         d->family = alen == 4u ? 4u : 6u;
-        st = uint_in(r, 0, alen * 8u, &prefix, "deny: prefix");
+        st = uint_in(r, 0, alen * 8u, &prefix);
     }
     if (st == WARD_OK) {
-        st = uint_in(r, WARD_DENY_ALERT, WARD_DENY_DROP, &action, "deny: action");
+        st = uint_in(r, WARD_DENY_ALERT, WARD_DENY_DROP, &action);
     }
     if (st == WARD_OK && prefix == 0 && action == WARD_DENY_DROP) {
         /* It would drop all traffic of a family, the config channel's included. */
-        st = fail(r, WARD_E_RANGE, "deny: drop with prefix 0");
+        st = WARD_E_RANGE;
     }
     if (st == WARD_OK) {
         st = skip(r, n - 3u, 3);
@@ -202,10 +201,10 @@ static ward_status_t read_deny_list(rd_t *r, ward__config_t *c)
 {
     uint64_t n = 0;
     uint64_t i;
-    ward_status_t st = expect(r, WARD__CBOR_ARRAY, &n, "wrong type");
+    ward_status_t st = expect(r, WARD__CBOR_ARRAY, &n);
 
     if (st == WARD_OK && n > WARD_MAX_DENY) {
-        st = fail(r, WARD_E_FULL, "deny: too many entries");
+        st = WARD_E_FULL;
     }
     for (i = 0; st == WARD_OK && i < n; i++) {
         st = read_deny(r, &c->deny[i]);
@@ -215,6 +214,9 @@ static ward_status_t read_deny_list(rd_t *r, ward__config_t *c)
     }
     return st;
 }
+
+static const char *const field_names[WARD_CK_DENY + 1] = {"version", "revision", "interval",
+                                                          "collectors", "deny"};
 
 ward_status_t ward__config_decode(const ward_agent_t *agent, const uint8_t *buf, size_t len,
                                   ward__config_t *c, const char **reason)
@@ -230,20 +232,22 @@ ward_status_t ward__config_decode(const ward_agent_t *agent, const uint8_t *buf,
     r.b = buf;
     r.len = len;
     r.pos = 0;
-    r.reason = "";
+    r.field = "map";
     memset(c, 0, sizeof *c);
     c->interval_s = agent->base_interval_s;
     c->collectors = WARD_COL_ALL_;
 
-    st = expect(&r, 5u /* map */, &n, "not a map");
+    st = expect(&r, 5u /* map */, &n);
     if (st == WARD_OK && n > (len - r.pos) / 2u) {
-        st = fail(&r, WARD_E_INCOMPLETE, "truncated");
+        st = WARD_E_INCOMPLETE;
     }
     for (i = 0; st == WARD_OK && i < n; i++) {
-        st = expect(&r, WARD__CBOR_UINT, &key, "key not uint");
+        r.field = "map";
+        st = expect(&r, WARD__CBOR_UINT, &key);
         if (st == WARD_OK && key <= WARD_CK_DENY) {
+            r.field = field_names[key];
             if (seen & (1u << key)) {
-                st = fail(&r, WARD_E_MALFORMED, "duplicate key");
+                st = WARD_E_MALFORMED; /* twice */
             }
             seen |= 1u << key;
         }
@@ -255,15 +259,15 @@ ward_status_t ward__config_decode(const ward_agent_t *agent, const uint8_t *buf,
             st = read_version(&r);
             break;
         case WARD_CK_REVISION:
-            st = uint_in(&r, 1, UINT64_MAX, &c->revision, "revision 0");
+            st = uint_in(&r, 1, UINT64_MAX, &c->revision);
             break;
         case WARD_CK_INTERVAL:
-            st = uint_in(&r, 10, 86400, &v, "interval out of range");
+            st = uint_in(&r, 10, 86400, &v);
             c->interval_s = (uint32_t)v;
             break;
         case WARD_CK_COLLECTORS:
             /* Bits of collectors this agent does not have (later minor versions) are ignored. */
-            st = expect(&r, WARD__CBOR_UINT, &v, "wrong type");
+            st = expect(&r, WARD__CBOR_UINT, &v);
             c->collectors = (uint8_t)(v & WARD_COL_ALL_);
             break;
         case WARD_CK_DENY:
@@ -275,13 +279,16 @@ ward_status_t ward__config_decode(const ward_agent_t *agent, const uint8_t *buf,
         }
     }
     if (st == WARD_OK && r.pos != len) {
-        st = fail(&r, WARD_E_MALFORMED, "bytes after the map");
+        r.field = "map"; /* bytes after it */
+        st = WARD_E_MALFORMED;
     } else if (st == WARD_OK && (seen & (1u << WARD_CK_VERSION)) == 0) {
-        st = fail(&r, WARD_E_MALFORMED, "missing version");
+        r.field = field_names[WARD_CK_VERSION]; /* missing */
+        st = WARD_E_MALFORMED;
     } else if (st == WARD_OK && (seen & (1u << WARD_CK_REVISION)) == 0) {
-        st = fail(&r, WARD_E_MALFORMED, "missing revision");
+        r.field = field_names[WARD_CK_REVISION];
+        st = WARD_E_MALFORMED;
     }
-    *reason = r.reason;
+    *reason = r.field;
     return st;
 }
 

@@ -89,11 +89,33 @@ typedef struct part {
     uint32_t n[ITEM_KINDS_];     /* items written */
 } part_t;
 
+static void cbor_bool(ward__cbor_t *w, int v)
+{
+    ward__cbor_head(w, WARD__CBOR_SIMPLE, v ? 21u : 20u);
+}
+
+/* A map pair key -> unsigned value: the most common shape of a report, one call site each. */
+static void kv(ward__cbor_t *w, uint64_t key, uint64_t v)
+{
+    ward__cbor_uint(w, key);
+    ward__cbor_uint(w, v);
+}
+
+/* n unsigned values in a row. */
+static void uints(ward__cbor_t *w, const uint64_t *v, unsigned n)
+{
+    unsigned i;
+
+    for (i = 0; i < n; i++) {
+        ward__cbor_uint(w, v[i]);
+    }
+}
+
 static uint64_t offset_s(const ward_agent_t *a, uint32_t s, const report_ctx_t *rc)
 {
     uint64_t t = a->base_ms + (uint64_t)s * 1000u;
-    uint64_t off = t > rc->start_ms ? (t - rc->start_ms) / 1000u : 0u;
-    uint64_t span = (rc->end_ms - rc->start_ms) / 1000u;
+    uint64_t off = t > rc->start_ms ? ward__div1000(t - rc->start_ms) : 0u;
+    uint64_t span = ward__div1000(rc->end_ms - rc->start_ms);
     return off < span ? off : span;
 }
 
@@ -102,33 +124,29 @@ static void encode_flow(const ward_agent_t *a, ward__cbor_t *w, const ward__flow
 {
     unsigned lidx = f->meta & WARD__FM_LOCAL_MASK;
     size_t alen = a->local_family[lidx] == 6u ? 16u : 4u;
-    int tcp = f->proto == WARD_IPPROTO_TCP;
+    unsigned n = f->proto == WARD_IPPROTO_TCP ? WARD_FP_COUNT_ : WARD_FP_TCP_FLAGS;
     unsigned flags = (f->meta & WARD__FM_INIT_MASK) >> WARD__FM_INIT_SHIFT;
+    uint64_t v[WARD_FP_COUNT_];
 
     if (f->meta & WARD__FM_CONTINUED) {
         flags |= WARD_FF_CONTINUED;
     }
-    ward__cbor_array(w, tcp ? WARD_FP_COUNT_ : WARD_FP_TCP_FLAGS);
-    ward__cbor_uint(w, f->proto);
-    ward__cbor_uint(w, flags);
-    ward__cbor_uint(w, lidx);
-    ward__cbor_uint(w, f->local_port);
+    v[WARD_FP_PROTO] = f->proto;
+    v[WARD_FP_FLAGS] = flags;
+    v[WARD_FP_LOCAL_ADDR] = lidx;
+    v[WARD_FP_LOCAL_PORT] = f->local_port;
+    v[WARD_FP_REMOTE_PORT] = f->remote_port;
+    v[WARD_FP_PACKETS_OUT] = f->pkts_out;
+    v[WARD_FP_PACKETS_IN] = f->pkts_in;
+    v[WARD_FP_BYTES_OUT] = f->bytes_out;
+    v[WARD_FP_BYTES_IN] = f->bytes_in;
+    v[WARD_FP_FIRST] = offset_s(a, f->first_s, rc);
+    v[WARD_FP_LAST] = offset_s(a, f->last_s, rc);
+    v[WARD_FP_TCP_FLAGS] = (uint64_t)f->tcp_out | ((uint64_t)f->tcp_in << 8);
+    ward__cbor_array(w, n);
+    uints(w, v, WARD_FP_REMOTE_ADDR);
     ward__cbor_bstr(w, f->remote, alen);
-    ward__cbor_uint(w, f->remote_port);
-    ward__cbor_uint(w, f->pkts_out);
-    ward__cbor_uint(w, f->pkts_in);
-    ward__cbor_uint(w, f->bytes_out);
-    ward__cbor_uint(w, f->bytes_in);
-    ward__cbor_uint(w, offset_s(a, f->first_s, rc));
-    ward__cbor_uint(w, offset_s(a, f->last_s, rc));
-    if (tcp) {
-        ward__cbor_uint(w, (uint64_t)f->tcp_out | ((uint64_t)f->tcp_in << 8));
-    }
-}
-
-static void cbor_bool(ward__cbor_t *w, int v)
-{
-    ward__cbor_head(w, WARD__CBOR_SIMPLE, v ? 21u : 20u);
+    uints(w, v + WARD_FP_REMOTE_PORT, n - WARD_FP_REMOTE_PORT);
 }
 
 /* Detection idx, read once under the critical section; 0 when it has nothing to report. */
@@ -141,17 +159,19 @@ static int encode_detect(ward_agent_t *a, ward__cbor_t *w, const report_ctx_t *r
     d = a->detect[idx];
     WARD_EXIT_CRITICAL();
     if (d.count != 0) {
+        uint64_t v[10] = {WARD_DK_DENY_LIST, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+        v[WARD_DP_DIRECTION] = d.dir;
+        v[WARD_DP_PROTO] = d.proto;
+        v[WARD_DP_REMOTE_PORT] = d.remote_port;
+        v[WARD_DP_LOCAL_PORT] = d.local_port;
+        v[WARD_DP_RULE] = d.rule;
+        v[WARD_DP_ACTION] = d.action;
+        v[WARD_DP_COUNT] = d.count;
+        v[WARD_DP_TIME] = offset_s(a, d.time_s, rc);
         ward__cbor_array(w, 10);
-        ward__cbor_uint(w, WARD_DK_DENY_LIST);
-        ward__cbor_uint(w, d.dir);
-        ward__cbor_uint(w, d.proto);
+        uints(w, v, WARD_DP_REMOTE_ADDR);
         ward__cbor_bstr(w, d.remote, d.family == 6u ? 16u : 4u);
-        ward__cbor_uint(w, d.remote_port);
-        ward__cbor_uint(w, d.local_port);
-        ward__cbor_uint(w, d.rule);
-        ward__cbor_uint(w, d.action);
-        ward__cbor_uint(w, d.count);
-        ward__cbor_uint(w, offset_s(a, d.time_s, rc));
+        uints(w, v + WARD_DP_REMOTE_PORT, 10u - WARD_DP_REMOTE_PORT);
     }
     return d.count != 0;
 }
@@ -259,10 +279,8 @@ static int encode_item(ward_agent_t *a, ward__cbor_t *w, const report_ctx_t *rc,
         has = o.flows != 0 || o.packets != 0 || o.bytes != 0;
         if (has) {
             ward__cbor_array(w, 5);
-            ward__cbor_uint(w, o.proto);
-            ward__cbor_uint(w, o.dir);
-            ward__cbor_uint(w, o.flows);
-            ward__cbor_uint(w, o.packets);
+            kv(w, o.proto, o.dir);
+            kv(w, o.flows, o.packets);
             ward__cbor_uint(w, o.bytes);
         }
     } else {
@@ -271,8 +289,7 @@ static int encode_item(ward_agent_t *a, ward__cbor_t *w, const report_ctx_t *rc,
         WARD_EXIT_CRITICAL();
         has = mf != 0;
         if (has) {
-            ward__cbor_uint(w, idx); /* a map pair: reason -> packets */
-            ward__cbor_uint(w, mf);
+            kv(w, idx, mf); /* a map pair: reason -> packets */
         }
     }
     return has;
@@ -413,25 +430,18 @@ static ward_status_t encode_part(ward_agent_t *a, ward__cbor_t *w, const report_
     ward__cbor_tstr(w, a->device_id, strlen(a->device_id));
     ward__cbor_uint(w, WARD_RK_AGENT_VERSION);
     ward__cbor_tstr(w, version, strlen(version));
-    ward__cbor_uint(w, WARD_RK_BOOT_ID);
-    ward__cbor_uint(w, a->boot_id);
-    ward__cbor_uint(w, WARD_RK_SEQ);
-    ward__cbor_uint(w, rc->seq);
-    ward__cbor_uint(w, WARD_RK_PERIOD_START);
-    ward__cbor_uint(w, rc->start_ms);
-    ward__cbor_uint(w, WARD_RK_PERIOD_END);
-    ward__cbor_uint(w, rc->end_ms);
+    kv(w, WARD_RK_BOOT_ID, a->boot_id);
+    kv(w, WARD_RK_SEQ, rc->seq);
+    kv(w, WARD_RK_PERIOD_START, rc->start_ms);
+    kv(w, WARD_RK_PERIOD_END, rc->end_ms);
     ward__cbor_uint(w, WARD_RK_PART);
     ward__cbor_array(w, 2);
     ward__cbor_uint(w, p->index);
     ward__cbor_uint(w, p->total);
-    ward__cbor_uint(w, WARD_RK_TIME_BASE);
-    ward__cbor_uint(w, a->time_base);
-    ward__cbor_uint(w, WARD_RK_INTERVAL);
-    ward__cbor_uint(w, a->interval_s);
+    kv(w, WARD_RK_TIME_BASE, a->time_base);
+    kv(w, WARD_RK_INTERVAL, a->interval_s);
     if (a->config_rev != 0) {
-        ward__cbor_uint(w, WARD_RK_CONFIG_REV);
-        ward__cbor_uint(w, a->config_rev);
+        kv(w, WARD_RK_CONFIG_REV, a->config_rev);
         keys++;
     }
     if (rc->priority) {
@@ -442,8 +452,7 @@ static ward_status_t encode_part(ward_agent_t *a, ward__cbor_t *w, const report_
     if (p->index == 0 && rc->cs) {
         ward__cbor_uint(w, WARD_RK_CONFIG_STATUS);
         ward__cbor_array(w, 3);
-        ward__cbor_uint(w, a->cs_rev);
-        ward__cbor_uint(w, a->cs_status);
+        kv(w, a->cs_rev, a->cs_status); /* [revision, status, ...] */
         ward__cbor_tstr(w, a->cs_reason, strlen(a->cs_reason));
         keys++;
     }
@@ -504,38 +513,32 @@ static uint32_t sub32(uint32_t have, uint64_t sent)
     return sent >= have ? 0u : have - (uint32_t)sent;
 }
 
-/* Detections carried by an accepted part: their counts come off the live ones. */
-static int settle_detect(ward_agent_t *a, const uint8_t *buf, size_t len, const part_t *p)
+/*
+ * One item array of a part at buf[*pos] (written by this side; checked anyway): nmin..nmax
+ * positions, unsigned integers except position bpos, a bstr of at most 16 bytes (*remote, *alen).
+ * v[] gets the integers (zero past the array's end). Returns 0, or -1 when it does not parse.
+ */
+static int read_item(const uint8_t *buf, size_t len, size_t *pos, uint64_t *v, unsigned nmin,
+                     unsigned nmax, unsigned bpos, const uint8_t **remote, uint64_t *alen)
 {
-    size_t pos = p->off[ITEM_DETECT];
-    uint64_t v[10];
-    uint64_t alen = 0;
-    const uint8_t *remote = NULL;
     unsigned major = 0;
     uint64_t n = 0;
-    uint32_t k;
     unsigned i;
-    int bad = 0;
-    WARD_DECL_CRITICAL();
+    int bad;
 
-    for (k = 0; k < p->n[ITEM_DETECT] && !bad; k++) {
-        bad = ward__cbor_read_head(buf, len, &pos, &major, &n) != 0 || major != WARD__CBOR_ARRAY ||
-              n != 10u;
-        for (i = 0; i < 10u && !bad; i++) {
-            if (i == WARD_DP_REMOTE_ADDR) {
-                bad = ward__cbor_read_head(buf, len, &pos, &major, &alen) != 0 ||
-                      major != WARD__CBOR_BSTR || alen > 16u || len - pos < alen;
-                remote = buf + pos;
-                pos += bad ? 0u : (size_t)alen;
-            } else {
-                bad = get_uint(buf, len, &pos, &v[i]);
+    memset(v, 0, nmax * sizeof *v);
+    bad = ward__cbor_read_head(buf, len, pos, &major, &n) != 0 || major != WARD__CBOR_ARRAY ||
+          n < nmin || n > nmax;
+    for (i = 0; i < n && !bad; i++) {
+        if (i == bpos) {
+            bad = ward__cbor_read_head(buf, len, pos, &major, alen) != 0 ||
+                  major != WARD__CBOR_BSTR || *alen > 16u || len - *pos < *alen;
+            if (!bad) {
+                *remote = buf + *pos;
+                *pos += (size_t)*alen;
             }
-        }
-        if (!bad) {
-            WARD_ENTER_CRITICAL();
-            ward__detect_settle(a, (unsigned)v[WARD_DP_RULE], remote, (size_t)alen,
-                                v[WARD_DP_COUNT]);
-            WARD_EXIT_CRITICAL();
+        } else {
+            bad = get_uint(buf, len, pos, &v[i]);
         }
     }
     return bad;
@@ -545,16 +548,13 @@ static int settle_detect(ward_agent_t *a, const uint8_t *buf, size_t len, const 
 static void settle_part(ward_agent_t *a, const uint8_t *buf, size_t len, const part_t *p,
                         const report_ctx_t *rc)
 {
-    size_t pos = p->off[ITEM_FLOW];
+    size_t pos;
     uint64_t v[WARD_FP_COUNT_];
     uint64_t alen = 0;
-    const uint8_t *remote;
-    unsigned major = 0;
-    uint64_t n = 0;
+    const uint8_t *remote = NULL;
     uint32_t j = p->start[ITEM_FLOW];
     uint32_t k;
-    unsigned i;
-    int bad = settle_detect(a, buf, len, p);
+    int bad = 0;
     int match;
     ward__flow_t *f;
     ward__overflow_t *o;
@@ -568,23 +568,21 @@ static void settle_part(ward_agent_t *a, const uint8_t *buf, size_t len, const p
         a->cs_pending = 0; /* said once; apply_config() runs in this thread, not meanwhile */
     }
 
-    for (k = 0; k < p->n[ITEM_FLOW] && !bad; k++) {
-        memset(v, 0, sizeof v);
-        remote = NULL;
-        bad = ward__cbor_read_head(buf, len, &pos, &major, &n) != 0 || major != WARD__CBOR_ARRAY ||
-              n < WARD_FP_TCP_FLAGS || n > WARD_FP_COUNT_;
-        for (i = 0; i < n && !bad; i++) {
-            if (i == WARD_FP_REMOTE_ADDR) {
-                bad = ward__cbor_read_head(buf, len, &pos, &major, &alen) != 0 ||
-                      major != WARD__CBOR_BSTR || alen > 16u || len - pos < alen;
-                if (!bad) {
-                    remote = buf + pos;
-                    pos += (size_t)alen;
-                }
-            } else {
-                bad = get_uint(buf, len, &pos, &v[i]);
-            }
+    pos = p->off[ITEM_DETECT];
+    for (k = 0; k < p->n[ITEM_DETECT] && !bad; k++) {
+        bad = read_item(buf, len, &pos, v, 10, 10, WARD_DP_REMOTE_ADDR, &remote, &alen);
+        if (!bad) {
+            WARD_ENTER_CRITICAL();
+            ward__detect_settle(a, (unsigned)v[WARD_DP_RULE], remote, (size_t)alen,
+                                v[WARD_DP_COUNT]);
+            WARD_EXIT_CRITICAL();
         }
+    }
+
+    pos = p->off[ITEM_FLOW];
+    for (k = 0; k < p->n[ITEM_FLOW] && !bad; k++) {
+        bad = read_item(buf, len, &pos, v, WARD_FP_TCP_FLAGS, WARD_FP_COUNT_, WARD_FP_REMOTE_ADDR,
+                        &remote, &alen);
         /* The part's flows are a subsequence of flows[start, stop), in order: find the next one
          * with this key (keys never change, and only this side moves flows; the compare is in the
          * critical section anyway because the hook may write the same meta byte). */
@@ -619,11 +617,7 @@ static void settle_part(ward_agent_t *a, const uint8_t *buf, size_t len, const p
 
     pos = p->off[ITEM_OVERFLOW];
     for (k = 0; k < p->n[ITEM_OVERFLOW] && !bad; k++) {
-        bad = ward__cbor_read_head(buf, len, &pos, &major, &n) != 0 || major != WARD__CBOR_ARRAY ||
-              n != 5u;
-        for (i = 0; i < 5u && !bad; i++) {
-            bad = get_uint(buf, len, &pos, &v[i]);
-        }
+        bad = read_item(buf, len, &pos, v, 5, 5, 5, &remote, &alen);
         if (!bad) {
             WARD_ENTER_CRITICAL();
             o = ward__overflow_find(a, (uint8_t)v[WARD_OP_PROTO], (uint8_t)v[WARD_OP_DIRECTION]);

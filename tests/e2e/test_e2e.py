@@ -94,6 +94,10 @@ def on_signal(sig, frame):
     raise KeyboardInterrupt("signal %d" % sig)
 
 
+class Fatal(Exception):
+    """The setup broke (a service died or did not start): no later scenario can run."""
+
+
 def in_ci():
     return os.environ.get("CI", "").lower() not in ("", "0", "false", "no")
 
@@ -307,7 +311,7 @@ class Suite:
             except OSError:
                 return None
         if h.wait_for(accepting, 10) != "up":
-            raise RuntimeError("mosquitto did not start in %s:\n%s" % (n.dev, broker.tail()))
+            raise Fatal("mosquitto did not start in %s:\n%s" % (n.dev, broker.tail()))
         with netns(n.dev):
             self.sub = h.Subscriber(BROKER_PORT, ["ward/v1/+/status", "ward/v1/+/report"],
                                     client_id="ward-e2e-watch")
@@ -326,7 +330,7 @@ class Suite:
             n.dev, self.wardd_bin, "--broker", "127.0.0.1:%d" % BROKER_PORT, "--db", self.db,
             "--intel", feed, "--alerts-jsonl", self.env.path("alerts.jsonl")))
         if self.wardd.wait_line(r"ready", 20) is None:
-            raise RuntimeError("wardd did not become ready:\n" + self.wardd.tail())
+            raise Fatal("wardd did not become ready:\n" + self.wardd.tail())
 
         self.dev_listen = self.env.start("listen-dev", n.ns_exec(
             n.dev, "/usr/bin/python3", os.path.join(HERE, "listen.py"), *DEVICE_SERVICES))
@@ -334,13 +338,20 @@ class Suite:
             n.peer, "/usr/bin/python3", os.path.join(HERE, "listen.py"), *PEER_SERVICES))
         for p in (self.dev_listen, self.peer_listen):
             if p.wait_line(r"^listening", 10) is None:
-                raise RuntimeError("%s did not start:\n%s" % (p.name, p.tail()))
+                raise Fatal("%s did not start:\n%s" % (p.name, p.tail()))
+
+    def require_wardd(self):
+        """A wardd that died (a crash, a sanitizer report) ends the suite at once: every later
+        scenario would only wait out its deadlines."""
+        if not self.wardd.alive():
+            raise Fatal("wardd exited (status %s); its last lines:\n%s"
+                        % (self.wardd.p.returncode, self.wardd.tail(15)))
 
     def wardctl(self, *args):
         r = h.run([self.wardctl_bin, "--db", self.db] + list(args), timeout=30)
         if r.returncode != 0:
-            raise RuntimeError("wardctl %s failed (%s): %s" % (" ".join(args), r.returncode,
-                                                               r.stderr.strip()))
+            raise Fatal("wardctl %s failed (%s): %s"
+                        % (" ".join(args), r.returncode, r.stderr.strip()))
         return r.stdout
 
     def query(self, what, device):
@@ -361,7 +372,7 @@ class Suite:
         online = h.wait_for(lambda: b"online" in self.messages(device, "status") or
                             not a.alive(), 15)
         if not (online and a.alive()):
-            raise RuntimeError("ward-agent %s did not come online:\n%s" % (device, a.tail()))
+            raise Fatal("ward-agent %s did not come online:\n%s" % (device, a.tail()))
         return a
 
     def stop_agent(self, a, device):
@@ -376,6 +387,7 @@ class Suite:
         published = len(self.messages(device, "report"))
 
         def stored():
+            self.require_wardd()
             d = self.query("devices", device)
             return d and d[0].get("reports", 0) >= published
         ok = h.wait_for(stored, ALERT_TIMEOUT, interval=0.2)
@@ -417,6 +429,7 @@ class Suite:
     def expect_alerts(self, device, specs, what):
         """Every spec is matched by an alert of the device, and no alert is left unmatched."""
         def all_there():
+            self.require_wardd()
             al = self.query("alerts", device)
             return al if all(any(self.matches(a, s) for a in al) for s in specs) else None
         alerts = h.wait_for(all_there, ALERT_TIMEOUT, interval=0.25) or self.query("alerts", device)
@@ -753,6 +766,8 @@ def run_suite(args, chosen, bindir, net, c, t0):
                 s.start_services()
                 for name, fn in chosen:
                     fn(s)
+            except Fatal as e:
+                c.check(False, "the suite ran to its end: %s" % e)
             finally:
                 if s.sub is not None:
                     s.sub.close()

@@ -14,8 +14,8 @@
 
 #define CAP 16
 
-static void parse(const uint8_t *data, size_t size, int proto, int family, int order,
-                  size_t chunk, ward_posix_procnet_t *p, ward_posix_listen_t *out)
+static void parse(const uint8_t *data, size_t size, int proto, int family, int order, size_t chunk,
+                  ward_posix_procnet_t *p, ward_posix_listen_t *out)
 {
     size_t i;
 

@@ -4,14 +4,14 @@
 The test makes a CA, a server certificate (for 127.0.0.1) and a client certificate (CN = the
 device id) with Debian's openssl in its temp dir, and starts Mosquitto with two listeners on free
 loopback ports: TLS requiring a client certificate signed by that CA (require_certificate,
-use_identity_as_username), and plain TCP for wardd and the test's own subscriber (wardd has no TLS
-options yet). Then:
+use_identity_as_username), and plain TCP for the test's own subscriber. wardd connects over TLS
+with its own client certificate (CN "wardd"). Then:
   1. ward-agent without a client certificate is refused (exit 1, says why);
   2. ward-agent --cafile --cert --key replays a capture over TLS and exits 0;
   3. its reports, decoded with cbor2: flows summed over all reports equal the capture's model,
      sysinfo says TLS in use, the firmware and hardware given, "Linux <release>" as OS and IP
      stack, and the listening sockets declared with --listen;
-  4. wardd (plain listener) stored every report part (wardctl devices).
+  4. wardd (over TLS, with its client certificate) stored every report part (wardctl devices).
 Traffic on 127.0.0.1 only.
 
 Usage: test_agent_tls.py --bin BUILD/bin [--keep]
@@ -55,7 +55,9 @@ def make_pki(env):
         f.write("subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n")
     with open(env.path("client.ext"), "w") as f:
         f.write("extendedKeyUsage=clientAuth\n")
-    for name, cn in (("server", "127.0.0.1"), ("client", DEVICE)):
+    with open(env.path("wardd.ext"), "w") as f:
+        f.write("extendedKeyUsage=clientAuth\n")
+    for name, cn in (("server", "127.0.0.1"), ("client", DEVICE), ("wardd", "wardd")):
         openssl(env, "req", *ec, "-keyout", name + ".key", "-out", name + ".csr", "-subj",
                 "/CN=" + cn)
         openssl(env, "x509", "-req", "-in", name + ".csr", "-CA", "ca.crt", "-CAkey", "ca.key",
@@ -123,7 +125,10 @@ def main():
             sub = h.Subscriber(port, ["ward/v1/%s/#" % DEVICE])
             db = env.path("ward.db")
             wardd = env.start("wardd", [os.path.join(bindir, "wardd"), "--broker",
-                                        "127.0.0.1:%d" % port, "--db", db])
+                                        "127.0.0.1:%d" % tls_port, "--db", db,
+                                        "--cafile", env.path("ca.crt"),
+                                        "--cert", env.path("wardd.crt"),
+                                        "--key", env.path("wardd.key")])
             if not c.check(wardd.wait_line(r"\bready\b", 20) is not None, "wardd says ready"):
                 h.log(wardd.tail())
                 return c.summary()
@@ -178,7 +183,7 @@ def main():
                                  (6, "7f000001", 8080)]),
                     "listening sockets: the --listen ones (pcap mode reads no /proc)")
 
-            # 4. wardd, on the plain listener, stored every part.
+            # 4. wardd, over TLS, stored every part.
             def stored():
                 r2 = h.run([os.path.join(bindir, "wardctl"), "--db", db, "devices", "--json"],
                            timeout=30)

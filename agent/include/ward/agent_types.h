@@ -7,7 +7,9 @@
  * Sizes (x86-64 and Cortex-M4, default configuration; the unit test test_sizes prints them):
  *  - one flow entry (ward__flow_t) is 48 bytes for IPv4 and IPv6 alike, plus one hash bucket
  *    index (1 byte while WARD_MAX_FLOWS < 255, else 2) for each of 2+ buckets per flow;
- *  - ward_agent_t with WARD_MAX_FLOWS 64: 3800 bytes on Cortex-M4, 3808 on x86-64.
+ *  - ward_agent_t with WARD_MAX_FLOWS 64: 5088 bytes on Cortex-M4, 5112 on x86-64, of which
+ *    about 1.9 KB are fixed (config and deny-list, detections, metrics, system information,
+ *    listening-socket snapshot, overflow summary, local addresses, counters).
  */
 #ifndef WARD_AGENT_TYPES_H
 #define WARD_AGENT_TYPES_H
@@ -166,9 +168,6 @@ typedef struct ward_agent {
     uint64_t next_due_ms;                     /* when ward_agent_poll() reports next */
     uint32_t seq;                             /* seq of the next report */
 
-    uint32_t flow_count;                      /* flows[0 .. flow_count) are in use */
-    ward__flow_t flows[WARD_MAX_FLOWS];
-    ward__flow_ref_t buckets[WARD__FLOW_BUCKETS];
 
     uint8_t local_addr[WARD_MAX_LOCAL_ADDRS][16];
     uint16_t local_refs[WARD_MAX_LOCAL_ADDRS]; /* flows using each address; 0 = reusable */
@@ -215,6 +214,12 @@ typedef struct ward_agent {
 #if WARD_MAX_METRICS > 0
     ward__metric_t metrics[WARD_MAX_METRICS];
 #endif
+
+    /* The flow table last: the fields above keep small offsets (short load instructions on
+     * Cortex-M) whatever WARD_MAX_FLOWS is. */
+    uint32_t flow_count;                      /* flows[0 .. flow_count) are in use */
+    ward__flow_t flows[WARD_MAX_FLOWS];
+    ward__flow_ref_t buckets[WARD__FLOW_BUCKETS];
 } ward_agent_t;
 
 /* ---- Functions added since agent.h was written ----------------------------------------------

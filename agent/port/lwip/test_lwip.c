@@ -216,7 +216,8 @@ static void count_frame(flows_t *fs, int ethernet, const uint8_t *b, size_t len,
     }
 }
 
-/* ---- the link: a socketpair, one message per frame -------------------------------------------- */
+/* ---- the link: a socketpair, one message per frame --------------------------------------------
+ */
 
 typedef struct side {
     int fd;
@@ -578,7 +579,8 @@ static void dev_ping(struct raw_pcb *pcb, const ip_addr_t *to, int v6, u16_t seq
     pbuf_free(p);
 }
 
-/* ---- reports ---------------------------------------------------------------------------------- */
+/* ---- reports ----------------------------------------------------------------------------------
+ */
 
 #define MAX_PARTS 64
 
@@ -674,8 +676,8 @@ static void read_reports(const capture_t *c, report_view_t *v)
                       "flow's local address is the device's");
             }
             memcpy(remote, cbor_bytestring_handle(ra), alen <= 16 ? alen : 16);
-            e = flow_get(&v->flows, (uint8_t)uint_at(f, WARD_FP_PROTO), alen == 4 ? 4 : 6,
-                         remote, (uint16_t)uint_at(f, WARD_FP_LOCAL_PORT),
+            e = flow_get(&v->flows, (uint8_t)uint_at(f, WARD_FP_PROTO), alen == 4 ? 4 : 6, remote,
+                         (uint16_t)uint_at(f, WARD_FP_LOCAL_PORT),
                          (uint16_t)uint_at(f, WARD_FP_REMOTE_PORT));
             if (e == NULL) {
                 continue;
@@ -754,8 +756,8 @@ static void print_flow(const char *what, const flow_t *f)
             (unsigned long long)f->bytes_in, f->initiator);
 }
 
-static const flow_t *find_flow(const flows_t *fs, uint8_t proto, const char *remote,
-                               uint16_t lport, uint16_t rport)
+static const flow_t *find_flow(const flows_t *fs, uint8_t proto, const char *remote, uint16_t lport,
+                               uint16_t rport)
 {
     uint8_t a[16] = {0};
     int family = strchr(remote, ':') != NULL ? 6 : 4;
@@ -773,7 +775,8 @@ static const flow_t *find_flow(const flows_t *fs, uint8_t proto, const char *rem
     return NULL;
 }
 
-/* ---- one run ---------------------------------------------------------------------------------- */
+/* ---- one run ----------------------------------------------------------------------------------
+ */
 
 static ward_agent_t g_agent;
 static uint8_t g_report[4096];
@@ -940,15 +943,14 @@ static void run(int ethernet)
           g_dev.ping_replies6, PING6_COUNT);
 
     /* 4. The peer's connection to telnet, then let the TCP closes finish. */
-    CHECK(run_until(telnet_done, SCENARIO_TIMEOUT_MS, &cap), "%s: inbound telnet connection",
-          mode);
+    CHECK(run_until(telnet_done, SCENARIO_TIMEOUT_MS, &cap), "%s: inbound telnet connection", mode);
     run_until(NULL, 300, &cap);
 
     /* 5. Ethernet run: a deny-list drop for the peer, then two pings the glue must drop. */
     drops_before = glue.dropped_out;
     if (ethernet) {
-        ward_status_t st = ward_agent_apply_config(&g_agent, DENY_CONFIG, sizeof DENY_CONFIG,
-                                                   now_ms());
+        ward_status_t st =
+            ward_agent_apply_config(&g_agent, DENY_CONFIG, sizeof DENY_CONFIG, now_ms());
         CHECK(st == WARD_OK, "deny config applied: %s", ward_status_str(st));
         for (k = 0; k < DENIED_PINGS; k++) {
             dev_ping(ping4, &peer4, 0, (u16_t)(100 + k));
@@ -1004,8 +1006,8 @@ static void run(int ethernet)
         r = find_flow(&v.flows, l->proto, rs, l->lport, l->rport);
         CHECK(r != NULL && r->pkts_out == l->pkts_out && r->pkts_in == l->pkts_in &&
                   r->bytes_out == l->bytes_out && r->bytes_in == l->bytes_in,
-              "%s: flow proto %u %s:%u lport %u: report equals link", mode, l->proto, rs,
-              l->rport, l->lport);
+              "%s: flow proto %u %s:%u lport %u: report equals link", mode, l->proto, rs, l->rport,
+              l->lport);
         if (r == NULL || r->pkts_out != l->pkts_out || r->pkts_in != l->pkts_in) {
             print_flow("link  ", l);
             if (r != NULL) {
@@ -1054,8 +1056,8 @@ static void run(int ethernet)
         CHECK(f != NULL && f->pkts_in == PING4_COUNT && f->pkts_out == 0,
               "%s: ICMP echo replies in", mode);
         f = find_flow(&v.flows, 58, "fd00::2", 0, ICMP6_TYPE_EREQ * 256);
-        CHECK(f != NULL && f->pkts_out == PING6_COUNT && f->bytes_out == PING6_COUNT * (40 + 8 +
-                                                                                      PING_LEN),
+        CHECK(f != NULL && f->pkts_out == PING6_COUNT &&
+                  f->bytes_out == PING6_COUNT * (40 + 8 + PING_LEN),
               "%s: ICMPv6 echo requests out", mode);
         f = find_flow(&v.flows, 58, "fd00::2", 0, ICMP6_TYPE_EREP * 256);
         CHECK(f != NULL && f->pkts_in == PING6_COUNT, "%s: ICMPv6 echo replies in", mode);

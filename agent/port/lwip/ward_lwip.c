@@ -59,8 +59,8 @@ static int hook(ward_lwip_t *w, int dir, struct pbuf *p)
 
     if (avail < p->tot_len && avail < sizeof copy) {
         /* Headers split across pbufs: gather the first bytes. */
-        avail = pbuf_copy_partial(p, copy, (u16_t)(p->tot_len < sizeof copy ? p->tot_len
-                                                                           : sizeof copy), 0);
+        avail = pbuf_copy_partial(p, copy,
+                                  (u16_t)(p->tot_len < sizeof copy ? p->tot_len : sizeof copy), 0);
         b = copy;
     }
     if (w->ethernet) {

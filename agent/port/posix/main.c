@@ -55,9 +55,9 @@
 #define LIVE_SNAPLEN 512           /* headers only: the core reads lengths from the IP header */
 #define REPORT_BUFFER_SIZE 16384   /* larger than the core's default: fewer parts on a host */
 #define MAX_DECLARED_LISTEN WARD_MAX_LISTEN /* --listen entries */
-#define PROCNET_MAX 256             /* listening sockets read from /proc/net per report */
-#define SYSINFO_CHECK_MS 10000      /* how often the clock's sync state is looked at again */
-#define CONFIG_SETTLE_MS 2000       /* pcap: how long to wait for a retained config at start */
+#define PROCNET_MAX 256                     /* listening sockets read from /proc/net per report */
+#define SYSINFO_CHECK_MS 10000 /* how often the clock's sync state is looked at again */
+#define CONFIG_SETTLE_MS 2000  /* pcap: how long to wait for a retained config at start */
 
 enum { EXIT_USAGE = 2 };
 
@@ -111,9 +111,9 @@ typedef struct run {
     int failed;            /* the core returned an unexpected status */
     unsigned long reports; /* report parts published, counted at the end */
     stats_t st;
-    struct utsname uts;       /* for sysinfo: kept, the core copies the strings it is given */
-    char os[sizeof ((struct utsname *)0)->sysname + sizeof ((struct utsname *)0)->release];
-    int time_synced;          /* last value given to the core */
+    struct utsname uts; /* for sysinfo: kept, the core copies the strings it is given */
+    char os[sizeof((struct utsname *)0)->sysname + sizeof((struct utsname *)0)->release];
+    int time_synced;           /* last value given to the core */
     uint64_t sysinfo_check_ms; /* realtime of the last clock check */
 } run_t;
 
@@ -548,8 +548,8 @@ static size_t listening_fn(void *ctx, ward_listen_t *out, size_t max)
     if (r->opt->iface == NULL) {
         return n; /* pcap: the capture is not this host's, nor are its sockets */
     }
-    got = ward_posix_procnet_read("/proc/net", WARD_PROCNET_HOST_ORDER, &pn, g_procnet,
-                                  PROCNET_MAX);
+    got =
+        ward_posix_procnet_read("/proc/net", WARD_PROCNET_HOST_ORDER, &pn, g_procnet, PROCNET_MAX);
     for (pass = 0; pass < 2; pass++) {
         for (k = 0; k < got && n < max; k++) {
             ward_listen_t l;

@@ -29,7 +29,7 @@ struct ward_posix_mqtt {
     char status_topic[TOPIC_MAX];
     char config_topic[TOPIC_MAX];
     char settle_topic[TOPIC_MAX]; /* subscribed after config_topic: its SUBACK is a barrier */
-    char broker[300]; /* "host:port", for messages */
+    char broker[300];             /* "host:port", for messages */
     int loop_started;
 
     pthread_mutex_t lock;
@@ -40,9 +40,9 @@ struct ward_posix_mqtt {
     unsigned long reports;
     char last_error[200]; /* why the last connection attempt failed, "" if unknown */
 
-    int settle_mid;      /* message id of the barrier SUBSCRIBE of this connection, 0 if none */
-    int config_settled;  /* its SUBACK arrived on this connection */
-    int config_ready;    /* config[] holds a message the main thread has not taken */
+    int settle_mid;     /* message id of the barrier SUBSCRIBE of this connection, 0 if none */
+    int config_settled; /* its SUBACK arrived on this connection */
+    int config_ready;   /* config[] holds a message the main thread has not taken */
     size_t config_len;
     uint8_t config[WARD_POSIX_CONFIG_MAX];
 };

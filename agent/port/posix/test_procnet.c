@@ -114,8 +114,7 @@ static size_t result_lines(const ward_posix_procnet_t *p, char out[][MAX_LINE])
     return p->n;
 }
 
-static void compare(const char *name, const char *how, const ward_posix_procnet_t *p,
-                    expect_t *x)
+static void compare(const char *name, const char *how, const ward_posix_procnet_t *p, expect_t *x)
 {
     static char got[MAX_LISTEN][MAX_LINE];
     size_t n = result_lines(p, got);

@@ -757,6 +757,24 @@ static void test_invariant_random(void **state)
     }
 }
 
+/* ward__div1000: 64-bit ms to s with 32-bit divisions only (no libgcc routine on Cortex-M). */
+static void test_div1000(void **state)
+{
+    (void)state;
+    static const uint64_t edge[] = {0, 1, 999, 1000, 1001, 7999, 8000, 0xffffffffull,
+                                    0x100000000ull, 0x1000000000000ull, UINT64_MAX - 1, UINT64_MAX};
+    for (size_t i = 0; i < sizeof edge / sizeof edge[0]; i++)
+        assert_true(ward__div1000(edge[i]) == edge[i] / 1000u);
+    uint64_t x = 88172645463325252ull;
+    for (int i = 0; i < 20000; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        uint64_t v = x >> (i % 64);
+        assert_true(ward__div1000(v) == v / 1000u);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -774,6 +792,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_note_and_time_base, setup, teardown),
         cmocka_unit_test_setup_teardown(test_overflow_reported, setup, teardown),
         cmocka_unit_test_setup_teardown(test_invariant_random, setup, teardown),
+        cmocka_unit_test(test_div1000),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

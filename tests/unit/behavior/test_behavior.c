@@ -271,6 +271,26 @@ static void test_port_scan_overflow(void **state)
     json_decref(a);
 }
 
+/* hping3 -S --faster at one port (seen in tests/e2e): the table fills with 64 flows from one
+ * source to port 80 (each its own source port), and 256 more untracked inbound TCP flows go to
+ * the overflow summary. That is a SYN flood, not also a port scan. */
+static void test_flood_overflow_is_not_a_scan(void **state)
+{
+    fixture_t *fx = *state;
+    tb_report_t r;
+    report(fx, &r, "cam-7");
+    for (int i = 0; i < 64; i++)
+        tb_add_flow(&r, tb_flow(6, IN, 0, 80, "192.0.2.66", 2000 + i, 1, 1, 44, 40, 1, 1,
+                                FL(RST | ACK, SYN)));
+    cbor_item_t *ov = cbor_new_definite_array(1);
+    cbor_array_push(ov, cbor_move(tb_uints(5, (uint64_t)6, (uint64_t)2, (uint64_t)256,
+                                           (uint64_t)9872, (uint64_t)394880)));
+    tb_set(&r, 17, ov);
+    send(fx, &r, "cam-7", T0);
+    assert_int_equal(n_alerts(fx, WARD_ALERT_PORT_SCAN), 0);
+    assert_int_equal(n_alerts(fx, WARD_ALERT_SYN_FLOOD), 1);
+}
+
 /* ---- host sweep --------------------------------------------------------------------------- */
 
 static void test_host_sweep(void **state)
@@ -628,6 +648,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_port_scan_ipv6, setup, teardown),
         cmocka_unit_test_setup_teardown(test_port_scan_limits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_port_scan_overflow, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_flood_overflow_is_not_a_scan, setup, teardown),
         cmocka_unit_test_setup_teardown(test_host_sweep, setup, teardown),
         cmocka_unit_test_setup_teardown(test_syn_flood, setup, teardown),
         cmocka_unit_test_setup_teardown(test_icmp_flood, setup, teardown),
