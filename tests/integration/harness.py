@@ -24,6 +24,24 @@ def log(msg):
     print(msg, flush=True)
 
 
+SKIP = 77  # exit status CTest reads as "skipped" (SKIP_RETURN_CODE)
+
+
+def in_ci():
+    """True when the environment says CI=true (or any value but empty/0/false/no)."""
+    return os.environ.get("CI", "").lower() not in ("", "0", "false", "no")
+
+
+def skip(name, reason):
+    """Exit status for a test that cannot run here: a skip (77) on a developer's machine, a
+    failure (1) in CI, where a skip would hide a broken setup."""
+    if in_ci():
+        log("%s: FAIL: %s (CI is set: this test must run)" % (name, reason))
+        return 1
+    log("%s: skipped (%s)" % (name, reason))
+    return SKIP
+
+
 def free_port():
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:

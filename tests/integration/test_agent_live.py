@@ -23,7 +23,6 @@ try:
 except ImportError:
     cbor2 = None
 
-SKIP = 77
 DATAGRAMS, PAYLOAD = 5, 100
 IP_BYTES = 20 + 8 + PAYLOAD
 
@@ -48,8 +47,7 @@ def main():
     args = ap.parse_args()
     agent = os.path.join(os.path.abspath(args.bin), "ward-agent")
     if not can_capture():
-        h.log("integration-agent-live: skipped (capturing on lo needs root or CAP_NET_RAW)")
-        return SKIP
+        return h.skip("integration-agent-live", "capturing on lo needs root or CAP_NET_RAW")
     c = h.Checker("integration-agent-live")
     if not c.check(cbor2 is not None, "python3-cbor2 is installed"):
         return c.summary()

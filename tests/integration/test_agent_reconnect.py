@@ -33,7 +33,6 @@ try:
 except ImportError:
     cbor2 = None
 
-SKIP = 77
 DEVICE = "recon"
 PAYLOAD = 100
 IP_BYTES = 20 + 8 + PAYLOAD
@@ -110,8 +109,7 @@ def main():
     args = ap.parse_args()
     agent = os.path.join(os.path.abspath(args.bin), "ward-agent")
     if not can_capture():
-        h.log("integration-agent-reconnect: skipped (capturing on lo needs root or CAP_NET_RAW)")
-        return SKIP
+        return h.skip("integration-agent-reconnect", "capturing on lo needs root or CAP_NET_RAW")
     c = h.Checker("integration-agent-reconnect")
     if not c.check(cbor2 is not None, "python3-cbor2 is installed"):
         return c.summary()
