@@ -27,6 +27,7 @@
 #include "wardctl_group.h"
 #include "wardctl_hygiene.h"
 #include "wardctl_intel.h"
+#include "wardctl_config.h"
 
 #define EXIT_RUNTIME 1
 #define EXIT_USAGE 2
@@ -46,6 +47,7 @@ static void usage(FILE *out)
             "       wardctl --db PATH group apply FILE\n"
             "       wardctl --db PATH group list|show GROUP|learned GROUP [--freeze] [--json]\n"
             "       wardctl --db PATH device set-group ID GROUP\n"
+            "       wardctl --broker HOST:PORT config push|show|clear DEVICE ...  (see wardctl config --help)\n"
             "\n"
             "  devices   devices that reported: first/last seen, agent version, reports, flows\n"
             "  flows     stored flows, oldest first, with the overflow summaries (traffic the\n"
@@ -401,6 +403,8 @@ int main(int argc, char **argv)
     int c;
     if (argc > 1 && strcmp(argv[1], "intel") == 0) /* its own options: wardctl_intel.c */
         return wardctl_intel(argc - 1, argv + 1);
+    if (wardctl_config_is_command(argc, argv)) /* its own options: wardctl_config.c */
+        return wardctl_config(argc, argv);
     ward_log_init("wardctl", WARD_LOG_WARN);
     opterr = 0;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {

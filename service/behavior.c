@@ -855,6 +855,17 @@ static int detect_port_scan(ward_behavior_t *b, bdev_t *d, const ward_wire_repor
             (o->proto == WARD_IPPROTO_TCP || o->proto == WARD_IPPROTO_UDP))
             ovf = sat_add(ovf, o->flows);
     }
+    if (ovf > 0 && (top == NULL || scan_score(top) < 2)) {
+        /* No remote of this report qualifies: the scanner of the window, if there is one (a scan
+         * that filled the table in an earlier report goes on untracked in this one), rather than
+         * a second alert for an unnamed source. */
+        for (size_t i = 0; i < d->n_scan; i++) {
+            scan_ent_t *e = &d->scan[i];
+            if (e->remote.family != 0 && scan_score(e) >= 2 &&
+                (top == NULL || scan_score(e) > scan_score(top)))
+                top = e;
+        }
+    }
     if (ovf > 0) {
         if (top != NULL && scan_score(top) >= 2) {
             top->overflow = sat_add(top->overflow, ovf);
@@ -893,7 +904,8 @@ static int detect_host_sweep(ward_behavior_t *b, bdev_t *d, const ward_wire_repo
 {
     int64_t win = (int64_t)c->host_sweep.window_s * 1000;
     ENTRY_PRUNE(d->sweep, d->n_sweep, sweep_free, now, win);
-    sweep_ent_t *top = NULL;
+    /* An index, not a pointer: ENTRY_GET may move d->sweep. */
+    size_t top = SIZE_MAX;
     for (size_t i = 0; i < r->n_flows; i++) {
         const ward_wire_flow_t *f = &r->flows[i];
         if (f->initiator != WARD_DIR_OUTBOUND)
@@ -915,8 +927,8 @@ static int detect_host_sweep(ward_behavior_t *b, bdev_t *d, const ward_wire_repo
         e->port = port;
         addrset_add(&e->hosts, &f->remote_addr,
                     c->host_sweep.min_hosts > SET_MIN_MAX ? c->host_sweep.min_hosts : SET_MIN_MAX);
-        if (top == NULL || e->hosts.n > top->hosts.n)
-            top = e;
+        if (top == SIZE_MAX || e->hosts.n > d->sweep[top].hosts.n)
+            top = (size_t)(e - d->sweep);
     }
     for (size_t i = 0; i < d->n_sweep; i++)
         if (d->sweep[i].last_ms == now)
@@ -925,8 +937,8 @@ static int detect_host_sweep(ward_behavior_t *b, bdev_t *d, const ward_wire_repo
     for (size_t i = 0; i < r->n_overflow; i++)
         if (r->overflow[i].direction == WARD_DIR_OUTBOUND)
             ovf = sat_add(ovf, r->overflow[i].flows);
-    if (ovf > 0 && top != NULL && top->hosts.n >= 2)
-        top->overflow = sat_add(top->overflow, ovf);
+    if (ovf > 0 && top != SIZE_MAX && d->sweep[top].hosts.n >= 2)
+        d->sweep[top].overflow = sat_add(d->sweep[top].overflow, ovf);
 
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < d->n_sweep; i++) {
@@ -976,7 +988,7 @@ static int detect_syn_flood(ward_behavior_t *b, bdev_t *d, const ward_wire_repor
     ENTRY_PRUNE(d->flood, d->n_flood, flood_free, now, win);
     /* In this report: the local port with the most half-open SYN packets, and how many flows
      * carried them (one flow per port is a scan's pattern; many is a flood's). */
-    flood_ent_t *top = NULL;
+    size_t top = SIZE_MAX; /* an index, not a pointer: ENTRY_GET may move d->flood */
     uint64_t top_syns = 0, top_flows = 0;
     for (size_t i = 0; i < r->n_flows; i++) {
         const ward_wire_flow_t *f = &r->flows[i];
@@ -995,11 +1007,12 @@ static int detect_syn_flood(ward_behavior_t *b, bdev_t *d, const ward_wire_repor
         if (addrset_add(&e->remotes, &f->remote_addr, REMOTES_MAX) == 0 &&
             e->remotes.n >= REMOTES_MAX)
             e->more_remotes = true;
-        if (top == e) {
+        size_t ei = (size_t)(e - d->flood);
+        if (top == ei) {
             top_syns = sat_add(top_syns, f->packets_in);
             top_flows++;
-        } else if (top == NULL || f->packets_in > top_syns) {
-            top = e;
+        } else if (top == SIZE_MAX || f->packets_in > top_syns) {
+            top = ei;
             top_syns = f->packets_in;
             top_flows = 1;
         }
@@ -1009,8 +1022,8 @@ static int detect_syn_flood(ward_behavior_t *b, bdev_t *d, const ward_wire_repor
         if (r->overflow[i].direction == WARD_DIR_INBOUND &&
             r->overflow[i].proto == WARD_IPPROTO_TCP)
             ovf = sat_add(ovf, r->overflow[i].packets);
-    if (ovf > 0 && top != NULL && (top_flows >= 2 || top_syns >= 3))
-        top->overflow = sat_add(top->overflow, ovf);
+    if (ovf > 0 && top != SIZE_MAX && (top_flows >= 2 || top_syns >= 3))
+        d->flood[top].overflow = sat_add(d->flood[top].overflow, ovf);
 
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < d->n_flood; i++) {
@@ -1245,6 +1258,20 @@ static int exfil_finish(ward_behavior_t *b, bdev_t *d, const ward_behavior_confi
     return 0;
 }
 
+/* ICMP/ICMPv6 that the device sends as an answer: echo replies and error messages. An ICMP flood
+ * makes the device answer every echo request, which is not data it chose to send; counting the
+ * answers as bytes out made every ICMP flood an "exfiltration" too. Untracked ICMP (overflow) is
+ * left out for the same reason. Echo requests the device sends (ICMP tunnels) still count. */
+static bool is_icmp_answer(const ward_wire_flow_t *f)
+{
+    unsigned type = f->remote_port >> 8;
+    if (f->proto == WARD_IPPROTO_ICMP)
+        return type == 0 || type == 3 || type == 11 || type == 12 || type == 14;
+    if (f->proto == WARD_IPPROTO_ICMPV6)
+        return (type >= 1 && type <= 4) || type == 129;
+    return false;
+}
+
 static int detect_exfiltration(ward_behavior_t *b, bdev_t *d, const ward_wire_report_t *r,
                                const ward_behavior_config_t *c, int64_t now)
 {
@@ -1261,6 +1288,8 @@ static int detect_exfiltration(ward_behavior_t *b, bdev_t *d, const ward_wire_re
         d->ex_period_ms = r->period_end > r->period_start ? r->period_end - r->period_start : 0;
     }
     for (size_t i = 0; i < r->n_flows; i++) {
+        if (is_icmp_answer(&r->flows[i]))
+            continue;
         d->ex_bytes = sat_add(d->ex_bytes, r->flows[i].bytes_out);
         if (r->flows[i].bytes_out > d->ex_top_bytes) {
             d->ex_top_bytes = r->flows[i].bytes_out;
@@ -1268,7 +1297,7 @@ static int detect_exfiltration(ward_behavior_t *b, bdev_t *d, const ward_wire_re
         }
     }
     for (size_t i = 0; i < r->n_overflow; i++)
-        if (r->overflow[i].direction == WARD_DIR_OUTBOUND)
+        if (r->overflow[i].direction == WARD_DIR_OUTBOUND && !is_icmp(r->overflow[i].proto))
             d->ex_bytes = sat_add(d->ex_bytes, r->overflow[i].bytes);
     d->ex_parts++;
     if (d->ex_parts < d->ex_count)

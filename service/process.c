@@ -17,6 +17,7 @@
 
 #include "behavior.h"
 #include "clock.h"
+#include "device_alerts.h"
 #include "groupcheck.h"
 #include "hygiene.h"
 #include "log.h"
@@ -294,11 +295,21 @@ int ward_processor_handle(ward_processor_t *p, const char *topic, const uint8_t 
         ward_store_device_t d = {id, r.agent_version, r.boot_id, r.seq, received_ms, r.n_flows};
         rc = ward_store_device_upsert(p->store, &d);
     }
+    if (rc == 0 && r.part_index == 0) /* key 10 is in every part: the first one says it */
+        rc = ward_store_device_config_rev(p->store, id, r.boot_id, r.seq,
+                                          r.has_config_rev ? r.config_rev : 0);
+    /* On-device detections (key 24) and a rejected config (key 25): alerts of their own. */
     if (rc == 0)
+        rc = ward_device_alerts_report(&r, base, received_ms, emit_alert, p);
+    /* A priority report (key 11) is the header and key 24 only, sent at once, possibly ahead of
+     * queued regular reports with lower seqs: it is not a datapoint (rules windows, baselines,
+     * device.silent, seq order) and says nothing about hygiene. The next regular report carries
+     * the period's flows. */
+    if (rc == 0 && !(r.has_priority && r.priority))
         rc = ward_groupcheck_report(p->groups, &r, received_ms);
-    if (rc == 0)
+    if (rc == 0 && !(r.has_priority && r.priority))
         rc = ward_behavior_report(p->behavior, &r, device_behavior(p, id), received_ms);
-    if (rc == 0)
+    if (rc == 0 && !(r.has_priority && r.priority))
         rc = ward_hygiene_report(p->hygiene, &r, device_group(p, id), received_ms);
     if (rc == 0) {
         p->batch.accepted++;

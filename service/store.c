@@ -30,6 +30,7 @@ enum stmt_id {
     S_ALERT_INSERT,
     S_ALERT_UPDATE,
     S_OVERFLOW,
+    S_CONFIG_REV,
     S_COUNT_
 };
 
@@ -63,6 +64,10 @@ static const char *const stmt_sql[S_COUNT_] = {
     [S_OVERFLOW] = "INSERT INTO flow_overflow(device, boot_id, seq, protocol, direction, flows,"
                    " packets, bytes, first_seen, last_seen)"
                    " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    /* Only from the newest report of the device's current boot (priority reports may arrive
+     * ahead of older regular ones). */
+    [S_CONFIG_REV] = "UPDATE devices SET config_rev = ?2"
+                     " WHERE id = ?1 AND boot_id = ?3 AND last_seq = ?4",
 };
 
 static const char schema_sql[] =
@@ -155,6 +160,21 @@ static int db_error(ward_store_t *st, const char *what)
     return -1;
 }
 
+/* True when table has a column of that name (false on any error). */
+static bool has_column(sqlite3 *db, const char *table, const char *column)
+{
+    sqlite3_stmt *s = NULL;
+    bool found = false;
+    if (sqlite3_prepare_v2(db, "SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2", -1, &s,
+                           NULL) == SQLITE_OK) {
+        sqlite3_bind_text(s, 1, table, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 2, column, -1, SQLITE_STATIC);
+        found = sqlite3_step(s) == SQLITE_ROW;
+    }
+    sqlite3_finalize(s);
+    return found;
+}
+
 ward_store_t *ward_store_open(const char *path, bool readonly, char *err, size_t err_len)
 {
     ward_store_t *st = calloc(1, sizeof *st);
@@ -202,6 +222,12 @@ ward_store_t *ward_store_open(const char *path, bool readonly, char *err, size_t
                           &msg);
         if (rc == SQLITE_OK)
             rc = sqlite3_exec(st->db, schema_sql, NULL, NULL, &msg);
+        /* devices.config_rev (the agent config revision in force, report key 10) came after
+         * schema 1 was released: added to older databases in place. */
+        if (rc == SQLITE_OK && !has_column(st->db, "devices", "config_rev"))
+            rc = sqlite3_exec(st->db,
+                              "ALTER TABLE devices ADD COLUMN config_rev INTEGER NOT NULL DEFAULT 0",
+                              NULL, NULL, &msg);
         for (int i = 0; rc == SQLITE_OK && i < S_COUNT_; i++)
             rc = sqlite3_prepare_v3(st->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
                                     &st->stmt[i], NULL);
@@ -297,6 +323,17 @@ int ward_store_device_upsert(ward_store_t *st, const ward_store_device_t *d)
     sqlite3_bind_int64(s, 5, (sqlite3_int64)d->seq);
     sqlite3_bind_int64(s, 6, (sqlite3_int64)d->n_flows);
     return run(st, S_DEVICE, "update device");
+}
+
+int ward_store_device_config_rev(ward_store_t *st, const char *device, uint32_t boot_id,
+                                 uint64_t seq, uint64_t config_rev)
+{
+    sqlite3_stmt *s = st->stmt[S_CONFIG_REV];
+    sqlite3_bind_text(s, 1, device, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, (sqlite3_int64)config_rev);
+    sqlite3_bind_int64(s, 3, boot_id);
+    sqlite3_bind_int64(s, 4, (sqlite3_int64)seq);
+    return run(st, S_CONFIG_REV, "update device config revision");
 }
 
 int ward_store_flow_insert(ward_store_t *st, const ward_flow_t *f, uint32_t boot_id, uint64_t seq)
@@ -509,10 +546,15 @@ static json_t *finish(ward_store_t *st, sqlite3_stmt *s, json_t *arr, int rc)
 
 json_t *ward_store_devices_json(ward_store_t *st, const char *device)
 {
+    /* A database older than devices.config_rev reads as config_rev 0. */
     sqlite3_stmt *s = query(st,
-                            "SELECT id, first_seen, last_seen, agent_version, boot_id, last_seq,"
-                            " reports, flows FROM devices WHERE ?1 IS NULL OR id = ?1"
-                            " ORDER BY id LIMIT ?2",
+                            has_column(st->db, "devices", "config_rev")
+                                ? "SELECT id, first_seen, last_seen, agent_version, boot_id,"
+                                  " last_seq, reports, flows, config_rev FROM devices"
+                                  " WHERE ?1 IS NULL OR id = ?1 ORDER BY id LIMIT ?2"
+                                : "SELECT id, first_seen, last_seen, agent_version, boot_id,"
+                                  " last_seq, reports, flows, 0 FROM devices"
+                                  " WHERE ?1 IS NULL OR id = ?1 ORDER BY id LIMIT ?2",
                             device, 0);
     if (s == NULL)
         return NULL;
@@ -532,6 +574,7 @@ json_t *ward_store_devices_json(ward_store_t *st, const char *device)
         json_object_set_new(o, "last_seq", json_integer(sqlite3_column_int64(s, 5)));
         json_object_set_new(o, "reports", json_integer(sqlite3_column_int64(s, 6)));
         json_object_set_new(o, "flows", json_integer(sqlite3_column_int64(s, 7)));
+        json_object_set_new(o, "config_rev", json_integer(sqlite3_column_int64(s, 8)));
         json_array_append_new(arr, o);
     }
     return finish(st, s, arr, rc);

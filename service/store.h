@@ -7,8 +7,11 @@
  *
  * Schema (version 1; times are ms since the Unix epoch, UTC):
  *   meta(key PK, value)                       schema_version = 1
- *   devices(id PK, first_seen, last_seen, agent_version, boot_id, last_seq, reports, flows)
- *       first/last_seen: service receive time; reports: report parts accepted; flows: rows stored
+ *   devices(id PK, first_seen, last_seen, agent_version, boot_id, last_seq, reports, flows,
+ *           config_rev)
+ *       first/last_seen: service receive time; reports: report parts accepted; flows: rows stored;
+ *       config_rev: the agent config revision in force (report key 10; 0 = built-in), from the
+ *       newest report (added by ALTER TABLE to databases created before it)
  *   report_parts(device, boot_id, seq, part, received, digest) PK(device, boot_id, seq, part)
  *       one row per part processed: the duplicate filter (survives restarts); digest is a
  *       64-bit FNV-1a of the payload, kept for replay detection
@@ -70,6 +73,11 @@ int ward_store_part_seen(ward_store_t *st, const char *device, uint32_t boot_id,
 /** Create or update the device with one more accepted part. 0 ok, -1 error. */
 int ward_store_device_upsert(ward_store_t *st, const ward_store_device_t *d);
 
+/** The config revision in force (report key 10) from report (boot_id, seq) of an upserted device:
+ *  written only when that report is the device's newest. 0 ok, -1 error. */
+int ward_store_device_config_rev(ward_store_t *st, const char *device, uint32_t boot_id,
+                                 uint64_t seq, uint64_t config_rev);
+
 /** Store one flow of report (boot_id, seq). 0 ok, -1 error. */
 int ward_store_flow_insert(ward_store_t *st, const ward_flow_t *f, uint32_t boot_id, uint64_t seq);
 
@@ -90,7 +98,8 @@ int ward_store_alert_update(ward_store_t *st, const ward_alert_t *a);
 
 /* ---- Reading (wardctl). device NULL = all devices; limit 0 = no limit. NULL on error. ---- */
 
-/** [{"id","first_seen","last_seen","agent_version","boot_id","last_seq","reports","flows"}] */
+/** [{"id","first_seen","last_seen","agent_version","boot_id","last_seq","reports","flows",
+ *     "config_rev"}] */
 json_t *ward_store_devices_json(ward_store_t *st, const char *device);
 /** [ward_flow_json(...)], oldest first. */
 json_t *ward_store_flows_json(ward_store_t *st, const char *device, long limit);

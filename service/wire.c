@@ -73,6 +73,8 @@ static const char *const counter_names[] = {
     [WARD_CTR_PACKETS] = "packets",
     [WARD_CTR_PACKETS_MALFORMED] = "packets_malformed",
     [WARD_CTR_PUBLISH_FAILED] = "publish_failed",
+    [WARD_CTR_DETECTIONS_LOST] = "detections_lost",
+    [WARD_CTR_CONFIGS_REJECTED] = "configs_rejected",
 };
 
 static const char *const malformed_names[WARD_MF_COUNT_] = {"truncated",  "bad_version", "bad_ihl",

@@ -43,10 +43,11 @@ void ward_agent_config_init(ward_agent_config_t *cfg)
 ward_status_t ward_agent_init(ward_agent_t *agent, const ward_agent_config_t *cfg, uint64_t now_ms)
 {
     ward_status_t st;
+    size_t id_len = 0;
 
     if (agent == NULL || cfg == NULL) {
         st = WARD_E_ARG;
-    } else if (name_len(cfg->device_id, WARD_DEVICE_ID_MAX, 0) == 0) {
+    } else if ((id_len = name_len(cfg->device_id, WARD_DEVICE_ID_MAX, 0)) == 0) {
         st = WARD_E_ARG;
     } else if (cfg->transport == NULL || cfg->transport->publish == NULL) {
         st = WARD_E_ARG;
@@ -56,7 +57,7 @@ ward_status_t ward_agent_init(ward_agent_t *agent, const ward_agent_config_t *cf
         st = WARD_E_ARG;
     } else {
         memset(agent, 0, sizeof *agent);
-        memcpy(agent->device_id, cfg->device_id, strlen(cfg->device_id));
+        memcpy(agent->device_id, cfg->device_id, id_len);
         agent->boot_id = cfg->boot_id;
         agent->interval_s = cfg->report_interval_s;
         agent->base_interval_s = cfg->report_interval_s;

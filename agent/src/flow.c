@@ -170,15 +170,16 @@ static void overflow_add(ward_agent_t *a, uint8_t proto, int dir, uint32_t ip_le
     }
 }
 
-static void flow_update(ward__flow_t *f, const ward__pkt_t *pk, int dir, uint32_t now_s)
+static void flow_update(ward__flow_t *f, const ward__pkt_t *pk, int dir, uint32_t t)
 {
     unsigned init;
+    uint16_t t16 = (uint16_t)t;
 
     if (f->pkts_out == 0 && f->pkts_in == 0) {
-        f->first_s = now_s; /* first packet since the flow was last reported */
-    }
-    if (now_s > f->last_s || (f->pkts_out == 0 && f->pkts_in == 0)) {
-        f->last_s = now_s; /* the hook's clock may step back a little between threads */
+        f->first_t = t16; /* first packet since the flow was last reported */
+        f->last_t = t16;
+    } else if (t16 > f->last_t) {
+        f->last_t = t16; /* the hook's clock may step back a little between threads */
     }
     if (dir == WARD_DIR_OUTBOUND) {
         f->pkts_out = ward__sat_add32(f->pkts_out, 1);
@@ -196,6 +197,15 @@ static void flow_update(ward__flow_t *f, const ward__pkt_t *pk, int dir, uint32_
         (pk->tcp_flags & (WARD__TCP_SYN | WARD__TCP_ACK)) == WARD__TCP_SYN) {
         f->meta = (uint8_t)(f->meta | ((unsigned)dir << WARD__FM_INIT_SHIFT));
     }
+}
+
+/* Time of now_s for flow idx: seconds after the time base that flow counts from (agent_types.h),
+ * saturating at WARD__FLOW_T_SAT; 0 when the clock is behind the base. */
+static uint32_t flow_time(const ward_agent_t *a, uint32_t idx, uint32_t now_s)
+{
+    uint32_t t0 = idx < a->flow_rebased ? a->flow_t0_next_s : a->flow_t0_s;
+    uint32_t t = now_s > t0 ? now_s - t0 : 0u;
+    return t < WARD__FLOW_T_SAT ? t : WARD__FLOW_T_SAT;
 }
 
 /* Initiator of a new flow from its first packet. */
@@ -234,6 +244,7 @@ void ward__flow_account(ward_agent_t *agent, const ward__pkt_t *pk, int dir, uin
     unsigned probe;
     ward__flow_t *f = NULL;
     ward__flow_ref_t ref;
+    uint32_t idx = 0;
 
     if (pk->proto == WARD_IPPROTO_ICMP || pk->proto == WARD_IPPROTO_ICMPV6) {
         lport = 0;
@@ -272,7 +283,8 @@ void ward__flow_account(ward_agent_t *agent, const ward__pkt_t *pk, int dir, uin
             free_b = b;
             break;
         }
-        f = &agent->flows[ref - 1u];
+        idx = ref - 1u;
+        f = &agent->flows[idx];
         if (slot < 0 && f->proto == pk->proto && f->local_port == lport &&
             f->remote_port == rport && (f->meta & WARD__FM_LOCAL_MASK) == (unsigned)lidx &&
             addr_eq(f->remote, remote, alen)) {
@@ -297,7 +309,8 @@ void ward__flow_account(ward_agent_t *agent, const ward__pkt_t *pk, int dir, uin
             }
         }
         agent->local_refs[lidx]++;
-        f = &agent->flows[agent->flow_count];
+        idx = agent->flow_count;
+        f = &agent->flows[idx];
         memset(f, 0, sizeof *f);
         memcpy(f->remote, remote, alen);
         f->proto = pk->proto;
@@ -307,7 +320,7 @@ void ward__flow_account(ward_agent_t *agent, const ward__pkt_t *pk, int dir, uin
         agent->flow_count++;
         agent->buckets[free_b] = (ward__flow_ref_t)agent->flow_count;
     }
-    flow_update(f, pk, dir, now_s);
+    flow_update(f, pk, dir, flow_time(agent, idx, now_s));
 }
 
 uint32_t ward__flow_bucket_of(const ward_agent_t *agent, uint32_t idx)

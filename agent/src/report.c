@@ -94,6 +94,24 @@ static void cbor_bool(ward__cbor_t *w, int v)
     ward__cbor_head(w, WARD__CBOR_SIMPLE, v ? 21u : 20u);
 }
 
+/* strlen() of the few strings a report carries (device id, version, a reject reason: short). A
+ * loop of a few bytes of code where newlib-nano's word-at-a-time strlen costs 220 bytes of flash. */
+static size_t str_len(const char *s)
+{
+    size_t n = 0;
+
+    while (s[n] != '\0') {
+        n++;
+    }
+    return n;
+}
+
+/* A text string item of a NUL-terminated string. */
+static void cbor_str(ward__cbor_t *w, const char *s)
+{
+    ward__cbor_tstr(w, s, str_len(s));
+}
+
 /* A map pair key -> unsigned value: the most common shape of a report, one call site each. */
 static void kv(ward__cbor_t *w, uint64_t key, uint64_t v)
 {
@@ -140,8 +158,11 @@ static void encode_flow(const ward_agent_t *a, ward__cbor_t *w, const ward__flow
     v[WARD_FP_PACKETS_IN] = f->pkts_in;
     v[WARD_FP_BYTES_OUT] = f->bytes_out;
     v[WARD_FP_BYTES_IN] = f->bytes_in;
-    v[WARD_FP_FIRST] = offset_s(a, f->first_s, rc);
-    v[WARD_FP_LAST] = offset_s(a, f->last_s, rc);
+    /* Flow times count from flow_t0_s (no rebase runs while a report is written: this side does
+     * it, after one). A saturated last is only known to be late in the period: its end. */
+    v[WARD_FP_FIRST] = offset_s(a, a->flow_t0_s + f->first_t, rc);
+    v[WARD_FP_LAST] = offset_s(a, f->last_t == WARD__FLOW_T_SAT ? UINT32_MAX
+                                                                : a->flow_t0_s + f->last_t, rc);
     v[WARD_FP_TCP_FLAGS] = (uint64_t)f->tcp_out | ((uint64_t)f->tcp_in << 8);
     ward__cbor_array(w, n);
     uints(w, v, WARD_FP_REMOTE_ADDR);
@@ -342,7 +363,11 @@ static ward_status_t pack(ward_agent_t *a, ward__cbor_t *w, const report_ctx_t *
         /* The head is known now: write it and close the gap left by the reservation. */
         h = rsv == 0 ? 0u : ward__cbor_head_size(p->n[kind]);
         if (w->buf != NULL && rsv != 0) {
-            memmove(w->buf + arr_at + h, w->buf + arr_at + rsv, w->len - (arr_at + rsv));
+            /* Moves the items back by rsv - h bytes (the destination comes first, so a forward
+             * copy is safe): a byte loop, where memmove() would cost 250 bytes of flash. */
+            for (save = arr_at + rsv; save < w->len; save++) {
+                w->buf[save - (rsv - h)] = w->buf[save];
+            }
             (void)ward__cbor_put_head(w->buf + arr_at, major, p->n[kind]);
         }
         w->len -= rsv - h;
@@ -427,9 +452,9 @@ static ward_status_t encode_part(ward_agent_t *a, ward__cbor_t *w, const report_
     ward__cbor_uint(w, WARD_PROTO_MAJOR);
     ward__cbor_uint(w, WARD_PROTO_MINOR);
     ward__cbor_uint(w, WARD_RK_DEVICE_ID);
-    ward__cbor_tstr(w, a->device_id, strlen(a->device_id));
+    cbor_str(w, a->device_id);
     ward__cbor_uint(w, WARD_RK_AGENT_VERSION);
-    ward__cbor_tstr(w, version, strlen(version));
+    cbor_str(w, version);
     kv(w, WARD_RK_BOOT_ID, a->boot_id);
     kv(w, WARD_RK_SEQ, rc->seq);
     kv(w, WARD_RK_PERIOD_START, rc->start_ms);
@@ -453,7 +478,7 @@ static ward_status_t encode_part(ward_agent_t *a, ward__cbor_t *w, const report_
         ward__cbor_uint(w, WARD_RK_CONFIG_STATUS);
         ward__cbor_array(w, 3);
         kv(w, a->cs_rev, a->cs_status); /* [revision, status, ...] */
-        ward__cbor_tstr(w, a->cs_reason, strlen(a->cs_reason));
+        cbor_str(w, a->cs_reason);
         keys++;
     }
     if (flows_on && !rc->priority) {
@@ -648,17 +673,36 @@ static void settle_part(ward_agent_t *a, const uint8_t *buf, size_t len, const p
     }
 }
 
-/* After a complete report: flows idle for the whole period go, to make room. */
-static void evict_idle(ward_agent_t *a)
+/* Time t of a flow, rebased to a time base delta seconds later (0 when it lies before it). */
+static uint16_t rebase_t(uint16_t t, uint32_t delta)
+{
+    return (uint16_t)(t > delta ? t - delta : 0u);
+}
+
+/*
+ * After a complete report: flows idle for the whole period go, to make room, and the others are
+ * rebased to the new period start t0 (seconds since init), one flow per critical section: the
+ * hook times flows [0, flow_rebased) from the new base and the rest from the old one, so each flow
+ * has one base at any moment. A saturated last becomes the flow's first: such a flow's packets
+ * came in while the report was written, after 18 hours of period, and no earlier time is known.
+ */
+static void evict_idle(ward_agent_t *a, uint32_t t0)
 {
     uint32_t j = 0;
+    uint32_t delta = t0 - a->flow_t0_s; /* report side alone writes flow_t0_s */
     int more = 1;
     ward__flow_t *f;
     WARD_DECL_CRITICAL();
 
+    WARD_ENTER_CRITICAL();
+    a->flow_t0_next_s = t0;
+    a->flow_rebased = 0;
+    WARD_EXIT_CRITICAL();
     while (more) {
         WARD_ENTER_CRITICAL();
         if (j >= a->flow_count) {
+            a->flow_t0_s = t0;
+            a->flow_rebased = 0;
             more = 0;
         } else {
             f = &a->flows[j];
@@ -666,7 +710,11 @@ static void evict_idle(ward_agent_t *a)
                 ward__flow_remove(a, j); /* the last flow moved to j: look at j again */
             } else {
                 f->meta = (uint8_t)(f->meta & ~WARD__FM_ACTIVE);
+                f->first_t = rebase_t(f->first_t, delta);
+                f->last_t = f->last_t == WARD__FLOW_T_SAT ? f->first_t
+                                                          : rebase_t(f->last_t, delta);
                 j++;
+                a->flow_rebased = j;
             }
         }
         WARD_EXIT_CRITICAL();
@@ -788,7 +836,7 @@ ward_status_t ward__report_send(ward_agent_t *agent, uint64_t now_ms, uint8_t *b
         WARD_EXIT_CRITICAL();
     } else if (!priority) {
         agent->period_start_ms = rc.end_ms;
-        evict_idle(agent);
+        evict_idle(agent, ward__agent_seconds(agent, rc.end_ms));
         WARD_ENTER_CRITICAL();
         ward__detect_period_end(agent);
         WARD_EXIT_CRITICAL();

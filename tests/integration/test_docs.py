@@ -55,6 +55,18 @@ def main():
     c.equal(have.get("hex"), want["hex"], "the hex in docs/protocol.md is what the agent core writes")
     c.equal(have.get("json"), want["json"], "the JSON in docs/protocol.md is what `wardctl decode` prints")
 
+    # The prose that reads the bytes quotes them: every quoted run of hex bytes is in the report,
+    # and the map size it names is the report's.
+    reading = text[text.find("Reading the first bytes"):text.find("<!-- example:json -->")]
+    runs = re.findall(r"`((?:[0-9a-f]{2} )+[0-9a-f]{2})`", reading)
+    c.check(len(runs) >= 5, "the reading of the example quotes the bytes", ">= 5 runs", len(runs))
+    for run in runs:
+        c.check(bytes.fromhex(run.replace(" ", "")) in raw, "quoted bytes `%s` are in the report" % run)
+    m = re.search(r"`([0-9a-f]{2})` is a map of (\d+) pairs", reading)
+    c.check(m is not None and raw[0] == int(m.group(1), 16) == 0xa0 + int(m.group(2)),
+            "the map header and its size as the prose says", "0x%02x" % raw[0],
+            m.groups() if m else None)
+
     # An independent decoder sees the same report, key by key, as the documentation says.
     r = cbor2.loads(raw)
     j = json.loads(want["json"])

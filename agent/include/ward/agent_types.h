@@ -5,9 +5,11 @@
  * agent/src/ and may change in any release. Use the functions of ward/agent.h.
  *
  * Sizes (x86-64 and Cortex-M4, default configuration; the unit test test_sizes prints them):
- *  - one flow entry (ward__flow_t) is 48 bytes for IPv4 and IPv6 alike, plus one hash bucket
- *    index (1 byte while WARD_MAX_FLOWS < 255, else 2) for each of 2+ buckets per flow;
- *  - ward_agent_t with WARD_MAX_FLOWS 64: 5088 bytes on Cortex-M4, 5112 on x86-64, of which
+ *  - one flow entry (ward__flow_t) is 44 bytes for IPv4 and IPv6 alike, plus its share of the
+ *    hash index: 2 buckets per flow when WARD_MAX_FLOWS is a power of two (more otherwise, up to
+ *    4), of 1 byte while WARD_MAX_FLOWS < 255, else 2. So 46 bytes per flow at 64 flows and 48 at
+ *    256 or 1024 (Cortex-M4 and x86-64 alike);
+ *  - ward_agent_t with WARD_MAX_FLOWS 64: 4840 bytes on Cortex-M4, 4864 on x86-64, of which
  *    about 1.9 KB are fixed (config and deny-list, detections, metrics, system information,
  *    listening-socket snapshot, overflow summary, local addresses, counters).
  */
@@ -72,10 +74,22 @@ typedef uint16_t ward__flow_ref_t;
 #define WARD__FM_CONTINUED 0x40u   /* reported (and accepted) at least once */
 #define WARD__FM_ACTIVE 0x80u      /* accepted in a report since the last complete report */
 
+/* A flow time that reached its largest value (WARD__FLOW_T_SAT seconds, 18.2 hours, after the
+ * table's time base): see ward__flow_t. */
+#define WARD__FLOW_T_SAT 0xffffu
+
 /**
- * One flow (private). 48 bytes for either family, with no padding: an IPv4 remote address uses the
- * first 4 bytes of `remote` (the rest zero), and times are whole seconds since ward_agent_init().
- * The counters are deltas since the flow was last reported and accepted.
+ * One flow (private). 44 bytes for either family, with no padding: an IPv4 remote address uses the
+ * first 4 bytes of `remote` (the rest zero). The counters are deltas since the flow was last
+ * reported and accepted.
+ *
+ * Times are 16-bit whole seconds after the table's time base (ward_agent_t.flow_t0_s: the start of
+ * the period being accumulated, in seconds since ward_agent_init()), which moves to the new period
+ * start after each complete report (the few flows with packets left are rebased then). They
+ * saturate at WARD__FLOW_T_SAT: a period longer than 65535 s (a report interval above 18.2 hours,
+ * or a long transport outage) reports `first` as at most 65535 s (a lower bound) and a saturated
+ * `last` as the period end (an upper bound), so first <= last <= period end still holds. Periods
+ * up to 65535 s lose nothing.
  */
 typedef struct ward__flow {
     uint8_t remote[16];   /* remote address, network byte order */
@@ -83,8 +97,9 @@ typedef struct ward__flow {
     uint32_t pkts_in;
     uint32_t bytes_out;   /* IP bytes, headers included (the IP length, not the captured one) */
     uint32_t bytes_in;
-    uint32_t first_s;     /* first packet since last reported; valid while packets > 0 */
-    uint32_t last_s;      /* last packet */
+    uint16_t first_t;     /* first packet since last reported (s after flow_t0_s, saturating);
+                             valid while packets > 0 */
+    uint16_t last_t;      /* last packet (likewise) */
     uint16_t local_port;  /* host byte order; ICMP: 0 */
     uint16_t remote_port; /* host byte order; ICMP: type * 256 + code */
     uint8_t proto;        /* IP protocol number */
@@ -150,8 +165,9 @@ typedef struct ward__metric {
 /**
  * The agent (private fields: use the functions of ward/agent.h). Allocate one per device, usually
  * static; ward_agent_init() fills it. Shared between the packet hook and the report side under
- * WARD_ENTER_CRITICAL(): flows, buckets, flow_count, local_*, overflow*, malformed, counters,
- * collectors, deny_count, deny, detect, prio. Owned by the report side alone: the rest
+ * WARD_ENTER_CRITICAL(): flows, buckets, flow_count, flow_t0_s, flow_t0_next_s, flow_rebased,
+ * local_*, overflow*, malformed, counters, collectors, deny_count, deny, detect, prio. Owned by the
+ * report side alone: the rest
  * (docs/agent.md, "Threading model").
  */
 typedef struct ward_agent {
@@ -216,7 +232,12 @@ typedef struct ward_agent {
 #endif
 
     /* The flow table last: the fields above keep small offsets (short load instructions on
-     * Cortex-M) whatever WARD_MAX_FLOWS is. */
+     * Cortex-M) whatever WARD_MAX_FLOWS is. Flow times count from flow_t0_s; while the report side
+     * rebases the table to a new time base (report.c, evict_idle), flows [0, flow_rebased) count
+     * from flow_t0_next_s already (flow_rebased is 0 otherwise). */
+    uint32_t flow_t0_s;                       /* seconds since init */
+    uint32_t flow_t0_next_s;
+    uint32_t flow_rebased;
     uint32_t flow_count;                      /* flows[0 .. flow_count) are in use */
     ward__flow_t flows[WARD_MAX_FLOWS];
     ward__flow_ref_t buckets[WARD__FLOW_BUCKETS];

@@ -40,6 +40,20 @@ static int32_t size_publish(void *ctx, const uint8_t *buf, size_t len, int prior
 }
 
 static const ward_transport_t size_transport = {size_publish, NULL};
+
+/* System information as a port sets it at start. */
+static const ward_sysinfo_t size_sysinfo = {"FreeRTOS 10.5.1", "1.0.0", "mps2-an386", "lwIP 2.1.3",
+                                            1, 1};
+
+/* The port's listening-socket source: one entry the compiler cannot predict. */
+static size_t size_listening(void *ctx, ward_listen_t *out, size_t max)
+{
+    (void)ctx;
+    out[0].proto = (uint8_t)ward_size_rx[5];
+    out[0].family = 4u;
+    out[0].port = (uint16_t)ward_size_rx[6];
+    return max > 0u ? 1u : 0u;
+}
 #endif
 
 int main(void)
@@ -51,6 +65,7 @@ int main(void)
     cfg.boot_id = ward_size_clock;
     cfg.transport = &size_transport;
     ward_size_sink = (uintptr_t)ward_status_str(ward_agent_init(&agent, &cfg, ward_size_clock));
+    ward_size_sink = ward_agent_set_listening(&agent, size_listening, NULL);
 #endif
     for (;;) {
         uint8_t pkt[sizeof ward_size_rx];
@@ -62,6 +77,19 @@ int main(void)
         ward_size_sink = ward_agent_on_packet(&agent, (int)(pkt[0] & 3u), pkt, sizeof pkt,
                                               ward_size_clock);
         ward_size_sink = ward_agent_note(&agent, WARD_CTR_MSGS_SENT, pkt[4]);
+        if (pkt[2] == 0x01u) {
+            /* A config message as the transport would hand it over: the received bytes. */
+            ward_size_sink = ward_agent_apply_config(&agent, pkt + 8, pkt[3] & 0x3fu,
+                                                     ward_size_clock);
+        }
+        if (pkt[2] == 0x02u) {
+            ward_size_sink = ward_agent_set_sysinfo(&agent, &size_sysinfo);
+        }
+        if (pkt[2] == 0x03u) {
+            pkt[sizeof pkt - 1u] = 0;
+            ward_size_sink = ward_agent_metric_set(&agent, (const char *)&pkt[40],
+                                                   (int64_t)ward_size_clock - pkt[7]);
+        }
         ward_size_sink = ward_agent_poll(&agent, ward_size_clock, report_buf, sizeof report_buf);
         if (pkt[1] == 0xffu) {
             ward_size_sink = ward_agent_flush(&agent, ward_size_clock, report_buf,

@@ -102,8 +102,8 @@ static void test_tcp_outbound_connection(void **state)
     assert_int_equal(f->bytes_in, n2);
     assert_int_equal(f->tcp_out, TU_TCP_SYN | TU_TCP_ACK | TU_TCP_PSH);
     assert_int_equal(f->tcp_in, TU_TCP_SYN | TU_TCP_ACK);
-    assert_int_equal(f->first_s, 0);
-    assert_int_equal(f->last_s, 3);
+    assert_int_equal(f->first_t, 0);
+    assert_int_equal(f->last_t, 3);
     assert_int_equal(agent.local_count, 1);
     assert_memory_equal(agent.local_addr[0], TU_DEV4, 4);
     assert_int_equal(agent.counters[WARD_CTR_PACKETS], 3);
@@ -295,7 +295,7 @@ static void test_full_table(void **state)
     bytes += n;
     assert_int_equal(f->pkts_in, 1);
     assert_int_equal(f->bytes_in, n);
-    assert_int_equal(f->last_s, 2);
+    assert_int_equal(f->last_t, 2);
 
     /* Sum invariant over the live state: flows + summary == everything accepted. */
     uint64_t sp = 0, sb = 0;

@@ -758,6 +758,94 @@ static void test_invariant_random(void **state)
 }
 
 /* ward__div1000: 64-bit ms to s with 32-bit divisions only (no libgcc routine on Cortex-M). */
+/* A transport that, once armed, counts one packet (flow of remote 1, port 40001) inside publish(),
+ * as a hook in an interrupt would while a report is being sent, then hands the part on to tt. */
+static int hook_armed;
+static uint64_t hook_now;
+
+static int32_t publish_with_hook(void *ctx, const uint8_t *b, size_t len, int priority)
+{
+    uint8_t p[128], r[4];
+    (void)ctx;
+    if (hook_armed) {
+        hook_armed = 0;
+        tu_remote4(r, 1);
+        size_t k = tu_v4_tcp(p, r, TU_DEV4, 443, 40001, TU_TCP_ACK, 10);
+        assert_int_equal(feed(WARD_DIR_INBOUND, p, k, hook_now), WARD_OK);
+    }
+    return tt.t.publish(tt.t.ctx, b, len, priority);
+}
+
+static const tu_flow_t *flow_by_port(const tu_report_t *r, uint64_t lport)
+{
+    for (size_t i = 0; i < r->nflows; i++)
+        if (r->flows[i].v[WARD_FP_LOCAL_PORT] == lport)
+            return &r->flows[i];
+    fail();
+    return NULL;
+}
+
+/* Flow times are 16-bit seconds from the period start (agent_types.h): a period longer than
+ * 65535 s saturates them (first: at most 65535, a lower bound; last: the period end, an upper
+ * bound), and the table is rebased to each new period, also for packets counted while the report
+ * was being sent. */
+static void test_flow_times_long_period(void **state)
+{
+    (void)state;
+    uint8_t p[128], r[4];
+    const uint64_t S = 1000; /* ms per s */
+    ward_transport_t hooked = {publish_with_hook, NULL};
+
+    tu_remote4(r, 1);
+    size_t k = tu_v4_tcp(p, TU_DEV4, r, 40001, 443, TU_TCP_ACK, 10);
+    feed(WARD_DIR_OUTBOUND, p, k, T0 + 10 * S);
+    feed(WARD_DIR_OUTBOUND, p, k, T0 + 70000 * S); /* last: past 65535 s, saturates */
+    tu_remote4(r, 2);
+    k = tu_v4_tcp(p, TU_DEV4, r, 40002, 443, TU_TCP_ACK, 10);
+    feed(WARD_DIR_OUTBOUND, p, k, T0 + 70000 * S); /* first and last saturate */
+    k = tu_v4_tcp(p, TU_DEV4, r, 40003, 443, TU_TCP_ACK, 10);
+    feed(WARD_DIR_OUTBOUND, p, k, T0 + 65534 * S); /* just below: exact */
+
+    /* 80000 s without a report (a long transport outage), then one packet counted during the
+     * report, after its flow was encoded. */
+    agent.transport = &hooked;
+    hook_armed = 1;
+    hook_now = T0 + 80000 * S + 500;
+    assert_int_equal(ward_agent_flush(&agent, T0 + 80000 * S, buf, sizeof buf), WARD_OK);
+    const tu_report_t *rep = last_part();
+    assert_int_equal((rep->end - rep->start) / S, 80000);
+    const tu_flow_t *f = flow_by_port(rep, 40001);
+    assert_int_equal(f->v[WARD_FP_PACKETS_OUT], 2);
+    assert_int_equal(f->v[WARD_FP_FIRST], 10);
+    assert_int_equal(f->v[WARD_FP_LAST], 80000); /* saturated: the period end */
+    f = flow_by_port(rep, 40002);
+    assert_int_equal(f->v[WARD_FP_FIRST], 65535); /* saturated: a lower bound */
+    assert_int_equal(f->v[WARD_FP_LAST], 80000);
+    f = flow_by_port(rep, 40003);
+    assert_int_equal(f->v[WARD_FP_FIRST], 65534);
+    assert_int_equal(f->v[WARD_FP_LAST], 65534);
+    assert_int_equal(agent.flow_t0_s, 80000);
+    assert_int_equal(agent.flow_rebased, 0);
+
+    /* The next period: times from its start again; the packet counted during the report lies
+     * at its start. */
+    tu_remote4(r, 2);
+    k = tu_v4_tcp(p, TU_DEV4, r, 40002, 443, TU_TCP_ACK, 10);
+    feed(WARD_DIR_OUTBOUND, p, k, T0 + 80050 * S);
+    feed(WARD_DIR_OUTBOUND, p, k, T0 + 80070 * S);
+    assert_int_equal(ward_agent_flush(&agent, T0 + 80100 * S, buf, sizeof buf), WARD_OK);
+    rep = last_part();
+    assert_int_equal(rep->start, T0 + 80000 * S);
+    f = flow_by_port(rep, 40001);
+    assert_int_equal(f->v[WARD_FP_PACKETS_IN], 1);
+    assert_int_equal(f->v[WARD_FP_PACKETS_OUT], 0);
+    assert_int_equal(f->v[WARD_FP_FIRST], 0);
+    assert_int_equal(f->v[WARD_FP_LAST], 0);
+    f = flow_by_port(rep, 40002);
+    assert_int_equal(f->v[WARD_FP_FIRST], 50);
+    assert_int_equal(f->v[WARD_FP_LAST], 70);
+}
+
 static void test_div1000(void **state)
 {
     (void)state;
@@ -792,6 +880,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_note_and_time_base, setup, teardown),
         cmocka_unit_test_setup_teardown(test_overflow_reported, setup, teardown),
         cmocka_unit_test_setup_teardown(test_invariant_random, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_flow_times_long_period, setup, teardown),
         cmocka_unit_test(test_div1000),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -440,6 +440,75 @@ static void test_exfiltration(void **state)
     json_decref(a);
 }
 
+/* An ICMP flood after a quiet history: the device answers every echo request (type 0 replies,
+ * 5 MB out). That is an icmp_flood, not an exfiltration (found by tools/wardsim). */
+static void test_exfiltration_not_echo_replies(void **state)
+{
+    fixture_t *fx = *state;
+    tb_report_t r;
+    int64_t now = T0;
+    for (int i = 0; i < 12; i++) {
+        report(fx, &r, "meter-2");
+        tb_add_flow(&r, tb_flow(6, OUT, 0, 40000, "198.18.0.10", 8883, 20, 18, 2600, 3000, 0, 59,
+                                FL(ACK, ACK)));
+        send(fx, &r, "meter-2", now);
+        now += 60000;
+    }
+    report(fx, &r, "meter-2");
+    tb_add_flow(&r, tb_flow(6, OUT, 0, 40000, "198.18.0.10", 8883, 20, 18, 2600, 3000, 0, 59,
+                            FL(ACK, ACK)));
+    /* inbound echo requests (type 8) and the device's replies (type 0) */
+    tb_add_flow(&r, tb_flow(1, IN, 0, 0, "192.0.2.66", 8 << 8, 0, 60000, 0, 5040000, 0, 59, -1));
+    tb_add_flow(&r, tb_flow(1, OUT, 0, 0, "192.0.2.66", 0, 60000, 0, 5040000, 0, 0, 59, -1));
+    send(fx, &r, "meter-2", now);
+    assert_int_equal(n_alerts(fx, WARD_ALERT_EXFILTRATION), 0);
+    assert_int_equal(n_alerts(fx, WARD_ALERT_ICMP_FLOOD), 1);
+}
+
+/* A scan that fills the table goes on in the next report only as untracked flows: still the
+ * named scanner's scan, not a second one from an unnamed source. */
+static void test_port_scan_continues_untracked(void **state)
+{
+    fixture_t *fx = *state;
+    tb_report_t r;
+    report(fx, &r, "cam-8");
+    for (int i = 0; i < 60; i++)
+        tb_add_flow(&r, tb_flow(6, IN, 0, 1 + i, "192.0.2.72", 61000, 1, 1, 40, 44, 1, 1,
+                                FL(RST | ACK, SYN)));
+    send(fx, &r, "cam-8", T0);
+    report(fx, &r, "cam-8");
+    add_benign(&r);
+    cbor_item_t *ov = cbor_new_definite_array(1);
+    cbor_array_push(ov, cbor_move(tb_uints(5, (uint64_t)6, (uint64_t)2, (uint64_t)900,
+                                           (uint64_t)900, (uint64_t)39600)));
+    tb_set(&r, 17, ov);
+    send(fx, &r, "cam-8", T0 + 60000);
+    json_t *a = alerts(fx, WARD_ALERT_PORT_SCAN);
+    assert_int_equal(json_array_size(a), 1);
+    assert_string_equal(ev_str(json_array_get(a, 0), "remote_addr"), "192.0.2.72");
+    assert_int_equal(ev_int(json_array_get(a, 0), "observed", "overflow_flows"), 900);
+    json_decref(a);
+}
+
+/* Sweeps on many ports in one report: the detector's table grows (and moves) while the report is
+ * read (a use-after-free that ASan found with tools/wardsim). */
+static void test_host_sweep_many_ports(void **state)
+{
+    fixture_t *fx = *state;
+    tb_report_t r;
+    char ip[32];
+    report(fx, &r, "dvr-3");
+    const int ports[] = {23, 2323, 22, 80, 8080, 7547, 5555, 37215};
+    for (int p = 0; p < 8; p++)
+        for (int i = 0; i < (p < 2 ? 22 : 3); i++) { /* 62 flows: the builder holds 64 */
+            snprintf(ip, sizeof ip, "100.66.%d.%d", p, 1 + i);
+            tb_add_flow(&r, tb_flow(6, OUT, 0, 40000 + p * 100 + i, ip, ports[p], 2, 0, 120, 0, 1,
+                                    3, FL(SYN, 0)));
+        }
+    send(fx, &r, "dvr-3", T0);
+    assert_int_equal(n_alerts(fx, WARD_ALERT_HOST_SWEEP), 2);
+}
+
 /* Before min_history nothing fires, even for a big report; a big report under the absolute
  * floor never fires. */
 static void test_exfiltration_limits(void **state)
@@ -649,6 +718,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_port_scan_limits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_port_scan_overflow, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flood_overflow_is_not_a_scan, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_exfiltration_not_echo_replies, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_port_scan_continues_untracked, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_host_sweep_many_ports, setup, teardown),
         cmocka_unit_test_setup_teardown(test_host_sweep, setup, teardown),
         cmocka_unit_test_setup_teardown(test_syn_flood, setup, teardown),
         cmocka_unit_test_setup_teardown(test_icmp_flood, setup, teardown),
