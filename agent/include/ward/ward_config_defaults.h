@@ -25,7 +25,9 @@
 #define WARD_MAX_LOCAL_ADDRS 8
 #endif
 
-/** Default report interval in seconds. Range 10..86400. */
+/** Default report interval in seconds. Range 10..86400. Flow times are kept to the second up to
+ *  65535 s into a period; a longer period (interval, or a transport outage) saturates them
+ *  (ward__flow_t in agent_types.h). */
 #ifndef WARD_REPORT_INTERVAL_S
 #define WARD_REPORT_INTERVAL_S 60
 #endif
