@@ -147,7 +147,19 @@ struct ward_store {
     sqlite3 *db;
     bool readonly;
     sqlite3_stmt *stmt[S_COUNT_];
+    uint64_t rollbacks; /* transactions rolled back (ward_store_rollbacks) */
 };
+
+/* SQLite's rollback hook: counts every rollback, ours and the automatic ones after an error. */
+static void on_rollback(void *arg)
+{
+    ((ward_store_t *)arg)->rollbacks++;
+}
+
+uint64_t ward_store_rollbacks(const ward_store_t *st)
+{
+    return st->rollbacks;
+}
 
 const char *ward_store_errmsg(ward_store_t *st)
 {
@@ -216,6 +228,7 @@ ward_store_t *ward_store_open(const char *path, bool readonly, char *err, size_t
         return NULL;
     }
     sqlite3_busy_timeout(st->db, 5000);
+    sqlite3_rollback_hook(st->db, on_rollback, st);
     char *msg = NULL;
     if (!readonly) {
         rc = sqlite3_exec(st->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL, NULL,

@@ -129,4 +129,11 @@ bool ward_store_readonly(const ward_store_t *st);
 /** The last SQLite error message of this connection. */
 const char *ward_store_errmsg(ward_store_t *st);
 
+/**
+ * How many transactions of this connection have been rolled back so far (explicitly or by
+ * SQLite after an error). Modules that keep an in-memory copy of rows they wrote (hygiene) drop
+ * it when this changes: the rows of a rolled-back transaction are gone.
+ */
+uint64_t ward_store_rollbacks(const ward_store_t *st);
+
 #endif
