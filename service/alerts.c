@@ -4,6 +4,8 @@
  */
 #include "alerts.h"
 
+#include "device_alerts.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -90,6 +92,24 @@ static void fold_intel_evidence(ward_alert_t *a, ward_alert_t *old)
     a->evidence = ev;
 }
 
+/*
+ * A repeat that keeps the evidence of the first occurrence (what raised the alert: for a deny-list
+ * hit, the packet that first matched, usually the device's own first packet to the address) and
+ * records the repeat's evidence under `key` when it is the latest seen. Takes over old's evidence.
+ */
+static void fold_first_evidence(ward_alert_t *a, ward_alert_t *old, const char *key)
+{
+    json_t *ev = old->evidence;
+    old->evidence = NULL;
+    if (a->last_seen_ms >= old->last_seen_ms) {
+        json_t *last = json_deep_copy(a->evidence);
+        json_object_del(last, key);
+        json_object_set_new(ev, key, last);
+    }
+    json_decref(a->evidence);
+    a->evidence = ev;
+}
+
 void ward_alert_clear(ward_alert_t *a)
 {
     json_decref(a->evidence);
@@ -129,6 +149,8 @@ int ward_alerts_raise(struct ward_store *st, ward_alert_t *a, bool *is_new)
     *is_new = false;
     if (strcmp(a->type, WARD_ALERT_INTEL_IP) == 0 && old.evidence != NULL)
         fold_intel_evidence(a, &old);
+    else if (strcmp(a->type, WARD_ALERT_DENY_HIT) == 0 && old.evidence != NULL)
+        fold_first_evidence(a, &old, "last_detection");
     a->id = old.id;
     a->count += old.count;
     if (old.first_seen_ms < a->first_seen_ms)

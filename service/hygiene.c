@@ -4,6 +4,14 @@
  * rec_resolve_stale (close it if nothing refreshed it for resolve_after_s). The newest agent and
  * firmware versions per group are kept in memory (loaded from hygiene_devices at start, raised as
  * reports arrive), and so is the little state the shared-identity check needs per device.
+ *
+ * Each device's recommendation rows and hygiene_devices row are mirrored in memory too, loaded
+ * from the database on the device's first report (per lifetime, or after a rollback): a check
+ * whose condition is absent costs no query, and a row is written only when it changes (opened,
+ * reopened, new evidence or title, a later last_seen, resolved). Nothing else writes these
+ * tables, so the mirror stays exact as long as every transaction commits; a rollback
+ * (ward_store_rollbacks) invalidates all mirrors at once by bumping a generation number. All
+ * statements are prepared once, for the life of the instance.
  */
 #include "hygiene.h"
 
@@ -110,7 +118,17 @@ typedef struct group_newest {
     char agent[VERSION_MAX], firmware[VERSION_MAX];
 } group_newest_t;
 
-/* Per-device state of the shared-identity check. */
+/* The in-memory mirror of one recommendation row of a device. */
+typedef struct rec_row {
+    int64_t id;
+    int64_t last_seen;
+    uint64_t content; /* hash of severity, title, description, remediation, evidence */
+    bool open;
+    char type[40], key[40];
+} rec_row_t;
+
+/* Per-device state: the shared-identity check's, and the mirror of the device's rows (valid when
+ * gen equals the instance's gen). */
 typedef struct ident {
     struct ident *next;
     char id[WARD_DEVICE_ID_MAX + 1];
@@ -121,19 +139,81 @@ typedef struct ident {
     int64_t event_start_ms;
     uint32_t events;
     char kind[32];
+
+    uint64_t gen;      /* mirror valid when == ward_hygiene.gen */
+    bool has_row;      /* hygiene_devices has a row for the device */
+    uint64_t row_hash; /* hash of its group, agent version, firmware and capacity */
+    int64_t row_cap;   /* its flow_capacity, -1 = NULL */
+    char *row_fw;      /* its firmware, NULL = none */
+    rec_row_t *recs;   /* its recommendation rows, any state */
+    size_t n_recs, cap_recs;
 } ident_t;
 
-#define IDENT_BUCKETS 4096
+#define IDENT_BUCKETS 65536
+
+enum {
+    Q_REC_LOAD,
+    Q_REC_UPSERT,
+    Q_REC_SEEN,
+    Q_REC_RESOLVE,
+    Q_DEV_LOAD,
+    Q_DEV_UPSERT,
+    Q_COUNT_
+};
+
+static const char *const q_sql[Q_COUNT_] = {
+    [Q_REC_LOAD] = "SELECT id, type, key, state, last_seen, severity, title, description,"
+                   " remediation, evidence FROM recommendations WHERE device = ?1",
+    /* Insert or refresh (device, type, key); an open row keeps first_seen, a resolved one
+     * reopens. */
+    [Q_REC_UPSERT] =
+        "INSERT INTO recommendations(type, severity, device, key, title, description,"
+        " remediation, evidence, state, first_seen, last_seen)"
+        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'open', ?9, ?9)"
+        " ON CONFLICT(device, type, key) DO UPDATE SET"
+        "  severity = excluded.severity, title = excluded.title,"
+        "  description = excluded.description, remediation = excluded.remediation,"
+        "  evidence = excluded.evidence,"
+        "  first_seen = CASE WHEN state = 'open' THEN first_seen ELSE excluded.first_seen END,"
+        "  last_seen = max(last_seen, excluded.last_seen),"
+        "  state = 'open', resolved_at = NULL"
+        " RETURNING id, last_seen",
+    [Q_REC_SEEN] = "UPDATE recommendations SET last_seen = max(last_seen, ?2) WHERE id = ?1",
+    [Q_REC_RESOLVE] = "UPDATE recommendations SET state = 'resolved', resolved_at = ?2,"
+                      " last_seen = max(last_seen, ?2) WHERE id = ?1",
+    [Q_DEV_LOAD] = "SELECT grp, agent_version, firmware, flow_capacity FROM hygiene_devices"
+                   " WHERE device = ?1",
+    [Q_DEV_UPSERT] = "INSERT OR REPLACE INTO hygiene_devices(device, grp, agent_version,"
+                     " firmware, flow_capacity, updated) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+};
 
 struct ward_hygiene {
     ward_store_t *store;
     sqlite3 *db;
+    sqlite3_stmt *q[Q_COUNT_];
     ward_hygiene_config_t cfg;
     group_newest_t *groups;
     size_t n_groups, cap_groups;
     ident_t *buckets[IDENT_BUCKETS];
+    ident_t *cur;       /* the device of the report being evaluated */
+    uint64_t gen;       /* mirrors of an older generation are reloaded */
+    uint64_t rollbacks; /* ward_store_rollbacks when last looked */
     uint64_t opened, resolved;
 };
+
+/* FNV-1a over a string and its terminator, continuing from x. */
+static uint64_t hash_str(uint64_t x, const char *s)
+{
+    if (s == NULL)
+        s = "";
+    do {
+        x ^= (unsigned char)*s;
+        x *= 0x100000001b3ull;
+    } while (*s++ != '\0');
+    return x;
+}
+
+#define HASH_SEED 0xcbf29ce484222325ull
 
 static int db_error(ward_hygiene_t *h, const char *what)
 {
@@ -207,7 +287,28 @@ ward_hygiene_t *ward_hygiene_new(ward_store_t *store, const ward_hygiene_config_
         }
     }
     sqlite3_finalize(s);
+    for (int i = 0; i < Q_COUNT_; i++) {
+        if (sqlite3_prepare_v3(h->db, q_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &h->q[i], NULL) !=
+            SQLITE_OK) {
+            snprintf(err, errlen, "recommendations: %s", sqlite3_errmsg(h->db));
+            ward_hygiene_free(h);
+            return NULL;
+        }
+    }
+    h->gen = 1;
+    h->rollbacks = ward_store_rollbacks(store);
     return h;
+}
+
+static void mirror_clear(ident_t *d)
+{
+    free(d->row_fw);
+    free(d->recs);
+    d->row_fw = NULL;
+    d->recs = NULL;
+    d->n_recs = d->cap_recs = 0;
+    d->has_row = false;
+    d->gen = 0;
 }
 
 void ward_hygiene_free(ward_hygiene_t *h)
@@ -218,10 +319,13 @@ void ward_hygiene_free(ward_hygiene_t *h)
         ident_t *d = h->buckets[i];
         while (d != NULL) {
             ident_t *n = d->next;
+            mirror_clear(d);
             free(d);
             d = n;
         }
     }
+    for (int i = 0; i < Q_COUNT_; i++)
+        sqlite3_finalize(h->q[i]);
     free(h->groups);
     free(h);
 }
@@ -241,42 +345,135 @@ typedef struct rec {
     json_t *evidence; /* borrowed */
 } rec_t;
 
-/* Insert or refresh (device, type, key); an open row keeps first_seen, a resolved one reopens. */
+/* Step a prepared statement to its end and reset it: 0 done, -1 error (logged). */
+static int q_run(ward_hygiene_t *h, int q, const char *what)
+{
+    sqlite3_stmt *s = h->q[q];
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+        ;
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    return rc == SQLITE_DONE ? 0 : db_error(h, what);
+}
+
+static uint64_t rec_content(const char *severity, const char *title, const char *description,
+                            const char *remediation, const char *evidence)
+{
+    uint64_t x = hash_str(HASH_SEED, severity);
+    x = hash_str(x, title);
+    x = hash_str(x, description);
+    x = hash_str(x, remediation);
+    return hash_str(x, evidence);
+}
+
+static rec_row_t *rec_find(ident_t *d, const char *type, const char *key)
+{
+    for (size_t i = 0; i < d->n_recs; i++)
+        if (strcmp(d->recs[i].type, type) == 0 && strcmp(d->recs[i].key, key) == 0)
+            return &d->recs[i];
+    return NULL;
+}
+
+static rec_row_t *rec_add(ident_t *d, const char *type, const char *key)
+{
+    if (d->n_recs == d->cap_recs) {
+        size_t cap = d->cap_recs ? d->cap_recs * 2 : 4;
+        rec_row_t *n = realloc(d->recs, cap * sizeof *n);
+        if (n == NULL)
+            return NULL;
+        d->recs = n;
+        d->cap_recs = cap;
+    }
+    rec_row_t *row = &d->recs[d->n_recs++];
+    memset(row, 0, sizeof *row);
+    snprintf(row->type, sizeof row->type, "%s", type);
+    snprintf(row->key, sizeof row->key, "%s", key);
+    return row;
+}
+
+static const char *col(sqlite3_stmt *s, int c)
+{
+    const unsigned char *t = sqlite3_column_text(s, c);
+    return t ? (const char *)t : "";
+}
+
+/* Load the device's rows into its mirror unless it is current. */
+static int mirror_load(ward_hygiene_t *h, ident_t *d)
+{
+    if (d->gen == h->gen)
+        return 0;
+    mirror_clear(d);
+    sqlite3_stmt *s = h->q[Q_DEV_LOAD];
+    sqlite3_bind_text(s, 1, d->id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        d->has_row = true;
+        d->row_cap = sqlite3_column_type(s, 3) != SQLITE_NULL ? sqlite3_column_int64(s, 3) : -1;
+        const char *fw = col(s, 2);
+        uint64_t x = hash_str(hash_str(hash_str(HASH_SEED, col(s, 0)), col(s, 1)), fw);
+        d->row_hash = x ^ (uint64_t)d->row_cap;
+        if (fw[0] != '\0' && (d->row_fw = strdup(fw)) == NULL)
+            rc = SQLITE_NOMEM;
+    }
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        mirror_clear(d);
+        return db_error(h, "read device versions");
+    }
+    s = h->q[Q_REC_LOAD];
+    sqlite3_bind_text(s, 1, d->id, -1, SQLITE_STATIC);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        rec_row_t *row = rec_add(d, col(s, 1), col(s, 2));
+        if (row == NULL) {
+            rc = SQLITE_NOMEM;
+            break;
+        }
+        row->id = sqlite3_column_int64(s, 0);
+        row->open = strcmp(col(s, 3), "open") == 0;
+        row->last_seen = sqlite3_column_int64(s, 4);
+        row->content = rec_content(col(s, 5), col(s, 6), col(s, 7), col(s, 8), col(s, 9));
+    }
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    if (rc != SQLITE_DONE) {
+        mirror_clear(d);
+        return db_error(h, "find recommendations");
+    }
+    d->gen = h->gen;
+    return 0;
+}
+
+/* Open or refresh (device, type, key) of the current device: insert or reopen it, or update what
+ * changed (the upsert keeps an open row's first_seen and restarts a resolved one's). */
 static int rec_open(ward_hygiene_t *h, const char *device, const rec_t *r, int64_t now)
 {
-    static const char sql[] =
-        "INSERT INTO recommendations(type, severity, device, key, title, description,"
-        " remediation, evidence, state, first_seen, last_seen)"
-        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'open', ?9, ?9)"
-        " ON CONFLICT(device, type, key) DO UPDATE SET"
-        "  severity = excluded.severity, title = excluded.title,"
-        "  description = excluded.description, remediation = excluded.remediation,"
-        "  evidence = excluded.evidence,"
-        "  first_seen = CASE WHEN state = 'open' THEN first_seen ELSE excluded.first_seen END,"
-        "  last_seen = max(last_seen, excluded.last_seen),"
-        "  state = 'open', resolved_at = NULL";
-    int was_open = -1;
-    sqlite3_stmt *q = NULL;
-    if (sqlite3_prepare_v2(h->db,
-                           "SELECT state FROM recommendations WHERE device = ?1 AND type = ?2"
-                           " AND key = ?3",
-                           -1, &q, NULL) != SQLITE_OK)
-        return db_error(h, "find recommendation");
-    sqlite3_bind_text(q, 1, device, -1, SQLITE_STATIC);
-    sqlite3_bind_text(q, 2, r->type, -1, SQLITE_STATIC);
-    sqlite3_bind_text(q, 3, r->key, -1, SQLITE_STATIC);
-    if (sqlite3_step(q) == SQLITE_ROW)
-        was_open = strcmp((const char *)sqlite3_column_text(q, 0), "open") == 0;
-    sqlite3_finalize(q);
-
+    ident_t *d = h->cur;
     char *ev = json_dumps(r->evidence, JSON_COMPACT | JSON_SORT_KEYS);
     if (ev == NULL)
         return -1;
-    sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(h->db, sql, -1, &s, NULL) != SQLITE_OK) {
+    uint64_t content = rec_content(r->severity, r->title, r->description, r->remediation, ev);
+    rec_row_t *row = rec_find(d, r->type, r->key);
+    bool was_open = row != NULL && row->open;
+    if (was_open && row->content == content) {
+        /* Same text and evidence: only last_seen can move. */
         free(ev);
-        return db_error(h, "open recommendation");
+        if (now <= row->last_seen)
+            return 0;
+        sqlite3_stmt *s = h->q[Q_REC_SEEN];
+        sqlite3_bind_int64(s, 1, row->id);
+        sqlite3_bind_int64(s, 2, now);
+        if (q_run(h, Q_REC_SEEN, "open recommendation") != 0)
+            return -1;
+        row->last_seen = now;
+        return 0;
     }
+    if (row == NULL && (row = rec_add(d, r->type, r->key)) == NULL) {
+        free(ev);
+        return -1;
+    }
+    sqlite3_stmt *s = h->q[Q_REC_UPSERT];
     sqlite3_bind_text(s, 1, r->type, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 2, r->severity, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 3, device, -1, SQLITE_STATIC);
@@ -287,11 +484,22 @@ static int rec_open(ward_hygiene_t *h, const char *device, const rec_t *r, int64
     sqlite3_bind_text(s, 8, ev, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 9, now);
     int rc = sqlite3_step(s);
-    sqlite3_finalize(s);
+    if (rc == SQLITE_ROW) {
+        row->id = sqlite3_column_int64(s, 0);
+        row->last_seen = sqlite3_column_int64(s, 1);
+        row->open = true;
+        row->content = content;
+        rc = sqlite3_step(s);
+    }
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
     free(ev);
-    if (rc != SQLITE_DONE)
+    if (rc != SQLITE_DONE) {
+        /* The mirror may now be wrong about this row: reload the device next time. */
+        d->gen = 0;
         return db_error(h, "open recommendation");
-    if (was_open != 1) {
+    }
+    if (!was_open) {
         h->opened++;
         WARD_INFO("device %s: recommendation %s%s%s opened: %s", device, r->type,
                   r->key[0] ? " " : "", r->key, r->title);
@@ -299,54 +507,34 @@ static int rec_open(ward_hygiene_t *h, const char *device, const rec_t *r, int64
     return 0;
 }
 
-/* Resolve open rows of (device, type): key NULL = every key except those in keep[0..n_keep);
- * stale_ms > 0 = only rows not refreshed since now - stale_ms. */
+/* Resolve open rows of (device, type) of the current device: key NULL = every key except those
+ * in keep[0..n_keep); stale_ms > 0 = only rows not refreshed since now - stale_ms. */
 static int rec_resolve_where(ward_hygiene_t *h, const char *device, const char *type,
                              const char *key, const char *const *keep, size_t n_keep, int64_t now,
                              int64_t stale_ms)
 {
-    sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(h->db,
-                           "SELECT id, key FROM recommendations WHERE device = ?1 AND type = ?2"
-                           " AND state = 'open' AND (?3 IS NULL OR key = ?3) AND last_seen <= ?4",
-                           -1, &s, NULL) != SQLITE_OK)
-        return db_error(h, "find recommendations");
-    sqlite3_bind_text(s, 1, device, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 2, type, -1, SQLITE_STATIC);
-    if (key != NULL)
-        sqlite3_bind_text(s, 3, key, -1, SQLITE_STATIC);
-    else
-        sqlite3_bind_null(s, 3);
-    sqlite3_bind_int64(s, 4, stale_ms > 0 ? now - stale_ms : INT64_MAX);
-    int64_t ids[64];
-    size_t n = 0;
-    int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW && n < 64) {
-        const char *k = (const char *)sqlite3_column_text(s, 1);
+    ident_t *d = h->cur;
+    int64_t before = stale_ms > 0 ? now - stale_ms : INT64_MAX;
+    for (size_t i = 0; i < d->n_recs; i++) {
+        rec_row_t *row = &d->recs[i];
+        if (!row->open || row->last_seen > before || strcmp(row->type, type) != 0 ||
+            (key != NULL && strcmp(row->key, key) != 0))
+            continue;
         bool kept = false;
-        for (size_t i = 0; i < n_keep && !kept; i++)
-            kept = k != NULL && strcmp(keep[i], k) == 0;
-        if (!kept) {
-            ids[n++] = sqlite3_column_int64(s, 0);
-            WARD_INFO("device %s: recommendation %s%s%s resolved", device, type,
-                      k && k[0] ? " " : "", k ? k : "");
-        }
-    }
-    sqlite3_finalize(s);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return db_error(h, "find recommendations");
-    for (size_t i = 0; i < n; i++) {
-        if (sqlite3_prepare_v2(h->db,
-                               "UPDATE recommendations SET state = 'resolved', resolved_at = ?2,"
-                               " last_seen = max(last_seen, ?2) WHERE id = ?1",
-                               -1, &s, NULL) != SQLITE_OK)
-            return db_error(h, "resolve recommendation");
-        sqlite3_bind_int64(s, 1, ids[i]);
+        for (size_t k = 0; k < n_keep && !kept; k++)
+            kept = strcmp(keep[k], row->key) == 0;
+        if (kept)
+            continue;
+        WARD_INFO("device %s: recommendation %s%s%s resolved", device, type,
+                  row->key[0] ? " " : "", row->key);
+        sqlite3_stmt *s = h->q[Q_REC_RESOLVE];
+        sqlite3_bind_int64(s, 1, row->id);
         sqlite3_bind_int64(s, 2, now);
-        rc = sqlite3_step(s);
-        sqlite3_finalize(s);
-        if (rc != SQLITE_DONE)
-            return db_error(h, "resolve recommendation");
+        if (q_run(h, Q_REC_RESOLVE, "resolve recommendation") != 0)
+            return -1;
+        row->open = false;
+        if (now > row->last_seen)
+            row->last_seen = now;
         h->resolved++;
     }
     return 0;
@@ -551,36 +739,25 @@ static int check_plaintext(ward_hygiene_t *h, const ward_wire_report_t *r, int64
 }
 
 /* Record group, versions and capacity; returns the stored firmware and capacity (when the report
- * lacks sysinfo) through fw/cap. */
+ * lacks sysinfo) through fw/cap. The row is written only when one of them changed, so its
+ * `updated` is the time of the last change. */
 static int update_device(ward_hygiene_t *h, const ward_wire_report_t *r, const char *group,
                          int64_t now, char *fw, size_t fwlen, int64_t *cap, int64_t *old_cap)
 {
-    sqlite3_stmt *s = NULL;
-    *old_cap = -1;
-    fw[0] = '\0';
-    if (sqlite3_prepare_v2(h->db,
-                           "SELECT firmware, flow_capacity FROM hygiene_devices WHERE device = ?1",
-                           -1, &s, NULL) != SQLITE_OK)
-        return db_error(h, "read device versions");
-    sqlite3_bind_text(s, 1, r->device_id, -1, SQLITE_STATIC);
-    if (sqlite3_step(s) == SQLITE_ROW) {
-        const unsigned char *t = sqlite3_column_text(s, 0);
-        snprintf(fw, fwlen, "%s", t ? (const char *)t : "");
-        if (sqlite3_column_type(s, 1) != SQLITE_NULL)
-            *old_cap = sqlite3_column_int64(s, 1);
-    }
-    sqlite3_finalize(s);
+    ident_t *d = h->cur;
+    *old_cap = d->has_row ? d->row_cap : -1;
+    snprintf(fw, fwlen, "%s", d->row_fw ? d->row_fw : "");
     const ward_wire_sysinfo_t *si = &r->sysinfo;
     if (si->present && si->has_firmware)
         snprintf(fw, fwlen, "%s", si->firmware);
     *cap = *old_cap;
     if (si->present && si->has_flow_capacity && si->flow_capacity <= INT64_MAX)
         *cap = (int64_t)si->flow_capacity;
-    if (sqlite3_prepare_v2(h->db,
-                           "INSERT OR REPLACE INTO hygiene_devices(device, grp, agent_version,"
-                           " firmware, flow_capacity, updated) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
-                           -1, &s, NULL) != SQLITE_OK)
-        return db_error(h, "store device versions");
+    uint64_t x = hash_str(hash_str(hash_str(HASH_SEED, group), r->agent_version), fw);
+    x ^= (uint64_t)*cap;
+    if (d->has_row && x == d->row_hash)
+        return 0;
+    sqlite3_stmt *s = h->q[Q_DEV_UPSERT];
     sqlite3_bind_text(s, 1, r->device_id, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 2, group, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 3, r->agent_version, -1, SQLITE_STATIC);
@@ -593,9 +770,19 @@ static int update_device(ward_hygiene_t *h, const ward_wire_report_t *r, const c
     else
         sqlite3_bind_null(s, 5);
     sqlite3_bind_int64(s, 6, now);
-    int rc = sqlite3_step(s);
-    sqlite3_finalize(s);
-    return rc == SQLITE_DONE ? 0 : db_error(h, "store device versions");
+    if (q_run(h, Q_DEV_UPSERT, "store device versions") != 0)
+        return -1;
+    char *copy = NULL;
+    if (fw[0] != '\0' && (copy = strdup(fw)) == NULL) {
+        d->gen = 0; /* reload the row next time */
+        return 0;
+    }
+    free(d->row_fw);
+    d->row_fw = copy;
+    d->row_cap = *cap;
+    d->row_hash = x;
+    d->has_row = true;
+    return 0;
 }
 
 static int check_version(ward_hygiene_t *h, const char *dev, const char *group, const char *type,
@@ -767,9 +954,7 @@ static ident_t *ident_get(ward_hygiene_t *h, const char *id)
 
 static int check_identity(ward_hygiene_t *h, const ward_wire_report_t *r, int64_t now)
 {
-    ident_t *d = ident_get(h, r->device_id);
-    if (d == NULL)
-        return 0;
+    ident_t *d = h->cur;
     int64_t win = (int64_t)h->cfg.shared_identity_window_s * 1000;
     const char *event = NULL;
     if (d->last_ms == 0) {
@@ -834,6 +1019,15 @@ int ward_hygiene_report(ward_hygiene_t *h, const ward_wire_report_t *r, const ch
     int64_t now = received_ms;
     char fw[VERSION_MAX];
     int64_t cap = -1, old_cap = -1;
+    uint64_t rollbacks = ward_store_rollbacks(h->store);
+    if (rollbacks != h->rollbacks) {
+        h->rollbacks = rollbacks;
+        h->gen++; /* rows written by a rolled-back transaction are gone: reload every mirror */
+    }
+    if ((h->cur = ident_get(h, r->device_id)) == NULL)
+        return -1;
+    if (mirror_load(h, h->cur) != 0)
+        return -1;
     int rc = check_identity(h, r, now);
     /* Parts after the first repeat what the first said about the device: judge the first. */
     if (rc == 0 && r->part_index > 0)

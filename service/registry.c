@@ -45,6 +45,7 @@ struct ward_registry {
     size_t n;
     devmap_t *devs; /* by device id */
     size_t n_devs;
+    sqlite3_stmt *rev_stmt; /* groups_rev, prepared once: read on every report */
 };
 
 bool ward_group_name_valid(const char *name)
@@ -86,19 +87,23 @@ static int ensure_tables(ward_store_t *st)
     return ward_registry_schema(st);
 }
 
-static int64_t read_rev(sqlite3 *db)
+static int64_t read_rev(ward_registry_t *reg)
 {
-    sqlite3_stmt *s = NULL;
+    sqlite3_stmt *s = reg->rev_stmt;
     int64_t rev = -1;
-    if (sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = 'groups_rev'", -1, &s, NULL) ==
-        SQLITE_OK) {
-        int rc = sqlite3_step(s);
-        if (rc == SQLITE_ROW)
-            rev = sqlite3_column_int64(s, 0);
-        else if (rc == SQLITE_DONE)
-            rev = 0;
+    if (s == NULL && sqlite3_prepare_v3(ward_store_sqlite(reg->st),
+                                        "SELECT value FROM meta WHERE key = 'groups_rev'", -1,
+                                        SQLITE_PREPARE_PERSISTENT, &s, NULL) != SQLITE_OK) {
+        sqlite3_finalize(s);
+        return -1;
     }
-    sqlite3_finalize(s);
+    reg->rev_stmt = s;
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        rev = sqlite3_column_int64(s, 0);
+    else if (rc == SQLITE_DONE)
+        rev = 0;
+    sqlite3_reset(s);
     return rev;
 }
 
@@ -345,7 +350,7 @@ ward_registry_t *ward_registry_open(ward_store_t *st, char *err, size_t errlen)
         free(reg);
         return NULL;
     }
-    int64_t rev = read_rev(ward_store_sqlite(st));
+    int64_t rev = read_rev(reg);
     if (rev < 0 || load(reg, rev) != 0) {
         snprintf(err, errlen, "cannot load groups: %s", ward_store_errmsg(st));
         ward_registry_free(reg);
@@ -362,12 +367,13 @@ void ward_registry_free(ward_registry_t *reg)
         group_clear(&reg->groups[i]);
     free(reg->groups);
     free(reg->devs);
+    sqlite3_finalize(reg->rev_stmt);
     free(reg);
 }
 
 int ward_registry_refresh(ward_registry_t *reg)
 {
-    int64_t rev = read_rev(ward_store_sqlite(reg->st));
+    int64_t rev = read_rev(reg);
     if (rev < 0)
         return -1;
     if (rev == reg->rev)

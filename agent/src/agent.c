@@ -204,6 +204,19 @@ static ward_status_t priority_now(ward_agent_t *agent, uint64_t now_ms, uint8_t 
     return st;
 }
 
+int ward_agent_priority_pending(const ward_agent_t *agent)
+{
+    uint8_t prio = 0;
+    WARD_DECL_CRITICAL();
+
+    if (agent != NULL && agent->magic == WARD__AGENT_MAGIC) {
+        WARD_ENTER_CRITICAL();
+        prio = agent->prio;
+        WARD_EXIT_CRITICAL();
+    }
+    return prio != 0;
+}
+
 /* The arguments of poll() and flush(). */
 static ward_status_t report_args(const ward_agent_t *agent, const uint8_t *buf, size_t cap)
 {

@@ -141,4 +141,13 @@ ward_status_t ward_agent_apply_config(ward_agent_t *agent, const uint8_t *cbor, 
  */
 ward_status_t ward_agent_metric_set(ward_agent_t *agent, const char *name, int64_t value);
 
+/**
+ * Whether an on-device detection waits for its priority report. A port that polls on a timer
+ * need not ask; one that polls seldom, or replays a capture faster than real time, calls
+ * ward_agent_poll() as soon as this says 1, so the report goes out "at once" in the agent's time.
+ * May be called from any thread (one byte read under the critical section).
+ * @return 1 when a priority report is pending, 0 otherwise (also for NULL).
+ */
+int ward_agent_priority_pending(const ward_agent_t *agent);
+
 #endif /* WARD_AGENT_H */

@@ -90,7 +90,10 @@ int main(void)
             ward_size_sink = ward_agent_metric_set(&agent, (const char *)&pkt[40],
                                                    (int64_t)ward_size_clock - pkt[7]);
         }
-        ward_size_sink = ward_agent_poll(&agent, ward_size_clock, report_buf, sizeof report_buf);
+        if (ward_agent_priority_pending(&agent) != 0 || pkt[4] == 0x04u) {
+            ward_size_sink = ward_agent_poll(&agent, ward_size_clock, report_buf,
+                                             sizeof report_buf);
+        }
         if (pkt[1] == 0xffu) {
             ward_size_sink = ward_agent_flush(&agent, ward_size_clock, report_buf,
                                               sizeof report_buf);

@@ -685,7 +685,9 @@ static void tick(run_t *r, uint64_t now_ms)
         r->now_ms = now_ms;
     }
     take_config(r);
-    if (r->now_ms - r->last_poll_ms < POLL_PERIOD_MS) {
+    /* A pending detection is reported at once, in capture time too: a replay is faster than the
+     * poll period, and the capture could end first. */
+    if (r->now_ms - r->last_poll_ms < POLL_PERIOD_MS && !ward_agent_priority_pending(&g_agent)) {
         return;
     }
     check_sysinfo(r);
