@@ -805,19 +805,20 @@ static int detect_port_scan(ward_behavior_t *b, bdev_t *d, const ward_wire_repor
 {
     int64_t win = (int64_t)c->port_scan.window_s * 1000;
     ENTRY_PRUNE(d->scan, d->n_scan, scan_free, now, win);
-    /* Distinct local services (protocol, port) the tracked inbound flows of this report reached,
-     * counted up to 2: see the overflow attribution below. */
-    uint32_t svc_first = 0;
-    unsigned n_svc = 0;
+    /* The local service (protocol, port) most of the tracked inbound flows of this report reached
+     * (majority vote, checked below): see the overflow attribution. */
+    uint32_t svc_cand = 0;
+    size_t svc_votes = 0, n_in = 0;
     for (size_t i = 0; i < r->n_flows; i++) {
         const ward_wire_flow_t *f = &r->flows[i];
         if (is_inbound(f) && f->local_port != 0) {
             uint32_t svc = (uint32_t)f->proto << 16 | f->local_port;
-            if (n_svc == 0) {
-                svc_first = svc;
-                n_svc = 1;
-            } else if (n_svc == 1 && svc != svc_first) {
-                n_svc = 2;
+            n_in++;
+            if (svc_votes == 0) {
+                svc_cand = svc;
+                svc_votes = 1;
+            } else {
+                svc_votes = svc == svc_cand ? svc_votes + 1 : svc_votes - 1;
             }
             scan_ent_t *e = scan_get(d, &f->remote_addr, now, win);
             if (e == NULL)
@@ -837,6 +838,15 @@ static int detect_port_scan(ward_behavior_t *b, bdev_t *d, const ward_wire_repor
                 e->unreach = sat_add(e->unreach, f->packets_out);
         }
     }
+    /* One service took at least 90% of the tracked inbound flows: a flood or a busy service. */
+    size_t svc_flows = 0;
+    for (size_t i = 0; n_in > 0 && i < r->n_flows; i++) {
+        const ward_wire_flow_t *f = &r->flows[i];
+        if (is_inbound(f) && f->local_port != 0 &&
+            ((uint32_t)f->proto << 16 | f->local_port) == svc_cand)
+            svc_flows++;
+    }
+    bool one_service = n_in > 0 && svc_flows * 10 >= n_in * 9;
     /* Count each entry's report once; the busiest remote of this report (at least 2 ports)
      * takes the untracked inbound TCP/UDP flows of the overflow summary. */
     scan_ent_t *top = NULL;
@@ -869,12 +879,12 @@ static int detect_port_scan(ward_behavior_t *b, bdev_t *d, const ward_wire_repor
     if (ovf > 0) {
         if (top != NULL && scan_score(top) >= 2) {
             top->overflow = sat_add(top->overflow, ovf);
-        } else if (n_svc != 1) {
+        } else if (!one_service) {
             /* No tracked remote to name: the untracked flows alone, under remote "*". But when
-             * every tracked inbound flow of the report went to one local service, the table was
-             * most likely filled by a flood or a busy service on that port (many source ports),
-             * and the untracked flows are more of the same: a scan needs many local ports, which
-             * the overflow summary cannot show, so it does not count as one. */
+             * (nearly) every tracked inbound flow of the report went to one local service, the
+             * table was most likely filled by a flood or a busy service on that port (many
+             * sources or source ports), and the untracked flows are more of the same: a scan needs
+             * many local ports, which the overflow summary cannot show, so it does not count. */
             ward_addr_t none;
             memset(&none, 0, sizeof none);
             scan_ent_t *e = scan_get(d, &none, now, win);

@@ -36,6 +36,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <sqlite3.h>
+
 #include "alerts.h"
 #include "ingest.h"
 #include "intel.h"
@@ -315,6 +317,9 @@ int main(int argc, char **argv)
     if (rc != 0)
         return rc == 1 ? 0 : 2;
     ward_log_init("wardd", o.verbose ? WARD_LOG_DEBUG : WARD_LOG_INFO);
+    /* No allocation statistics: they put a global mutex around every SQLite malloc and free
+     * (docs/performance.md). Must come before SQLite is first used. */
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 
     /* Signals are taken synchronously by the main thread only: block them before any thread
      * starts, so every thread inherits the mask. */

@@ -289,6 +289,26 @@ static void test_flood_overflow_is_not_a_scan(void **state)
     send(fx, &r, "cam-7", T0);
     assert_int_equal(n_alerts(fx, WARD_ALERT_PORT_SCAN), 0);
     assert_int_equal(n_alerts(fx, WARD_ALERT_SYN_FLOOD), 1);
+
+    /* The same from spoofed sources, while the device's CoAP service gets its usual requests
+     * (tools/wardsim's sensor): 58 of 61 tracked inbound flows go to port 80. */
+    char ip[32];
+    report(fx, &r, "sensor-7");
+    add_benign(&r);
+    for (int i = 0; i < 58; i++) {
+        snprintf(ip, sizeof ip, "203.0.%d.%d", 100 + i / 200, 1 + i % 200);
+        tb_add_flow(&r, tb_flow(6, IN, 0, 80, ip, 20000 + i, 1, 1, 44, 40, 1, 1,
+                                FL(SYN | ACK, SYN)));
+    }
+    for (int i = 0; i < 3; i++)
+        tb_add_flow(&r, tb_flow(17, IN, 0, 5683, "198.18.0.30", 40000 + i, 1, 1, 60, 60, 1, 1, -1));
+    ov = cbor_new_definite_array(1);
+    cbor_array_push(ov, cbor_move(tb_uints(5, (uint64_t)6, (uint64_t)2, (uint64_t)900,
+                                           (uint64_t)900, (uint64_t)39600)));
+    tb_set(&r, 17, ov);
+    send(fx, &r, "sensor-7", T0);
+    assert_int_equal(n_alerts(fx, WARD_ALERT_PORT_SCAN), 0);
+    assert_int_equal(n_alerts(fx, WARD_ALERT_SYN_FLOOD), 2);
 }
 
 /* ---- host sweep --------------------------------------------------------------------------- */
