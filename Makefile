@@ -15,11 +15,11 @@ deps:
 
 build: deps
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_ARGS) >/dev/null
-	@cmake --build $(BUILD) -j$(JOBS)
+	@cmake --build $(BUILD) -j$(JOBS) -- --no-print-directory
 
 asan: deps
 	@cmake -S . -B $(BUILD_ASAN) -DCMAKE_BUILD_TYPE=Debug -DWARD_SANITIZE=ON $(CMAKE_ARGS) >/dev/null
-	@cmake --build $(BUILD_ASAN) -j$(JOBS)
+	@cmake --build $(BUILD_ASAN) -j$(JOBS) -- --no-print-directory
 
 # Every test, in the normal build and again under ASan+UBSan.
 test: build asan
