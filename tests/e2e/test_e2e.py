@@ -16,13 +16,21 @@ the only addresses are documentation ranges (RFC 5737, RFC 3849).
    lo: mosquitto + wardd                    (203.0.113.130-161); listeners on all of them:
        (127.0.0.1:1883)                     tcp 23, 4444, 8883, 9999; udp 123, 4444
    services: tcp 22, 80; udp 5683
+   dev2 (no kernel IP config) -- veth -- plwip -+- br0: lwip-device, a device whose whole IP
+        stack is lwIP on an AF_PACKET socket: 192.0.2.20/24, 2001:db8:2::20/64; tcp 22, 80,
+        udp 161 (tools/lwip-device)
 
 The broker and wardd run inside the device namespace on its loopback, so ward-agent (also inside,
 capturing eth0) reaches them without its MQTT traffic appearing on the captured interface. The
 test reaches them from the root namespace by entering the namespace for one socket (setns), and
 reads the database with wardctl.
 
-Each scenario starts ward-agent with its own device id, makes its traffic, stops the agent with
+The lwIP device also runs inside the device namespace (its MQTT goes over that namespace's
+loopback, through the host's sockets), but its IP stack is lwIP on dev2: the kernel has no address
+there, IPv6 disabled and ARP off, so only lwIP answers. Its scenarios (lwip-*) attack it with the
+same tools and expect the same alerts, from the ward glue in lwIP's netif (agent/port/lwip).
+
+Each scenario starts ward-agent (or lwip-device) with its own device id, makes its traffic, stops the agent with
 SIGTERM (it publishes a last report before it exits), waits until wardd has stored every report
 the broker delivered, then asserts the exact alerts of that device: type, device and remote
 address (or remote port for a host sweep), and that no other alert was raised for it.
@@ -64,6 +72,8 @@ TOOL_TIMEOUT = 90           # s: hard limit on any nmap run (each also has --hos
 DEV4, DEV6 = "192.0.2.10", "2001:db8:2::10"
 ATK4, ATK6 = "192.0.2.66", "2001:db8:2::66"
 BR4, BR6 = "192.0.2.1", "2001:db8:2::1"
+LWIP4, LWIP6 = "192.0.2.20", "2001:db8:2::20"  # lwip-device on dev2 (lwIP's own addresses)
+LWIP_IFACE = "dev2"
 ALLOWED_HOST = "198.51.100.20"
 SWEEP_HOSTS = ["203.0.113.%d" % i for i in range(130, 162)]  # 32 hosts (default min_hosts 20)
 # (address, protocol, indicator as written in the feed): every combination of TCP/UDP,
@@ -209,7 +219,14 @@ class Net:
         sh(p + ["link", "add", "br0", "type", "bridge", "mcast_snooping", "0"])
         sh(p + ["link", "add", "pdev", "type", "veth", "peer", "name", "eth0", "netns", self.dev])
         sh(p + ["link", "add", "patk", "type", "veth", "peer", "name", "eth0", "netns", self.atk])
-        for port in ("pdev", "patk"):
+        # The lwIP device's link: dev2 in the device namespace, with no kernel IP configuration
+        # (IPv6 off, ARP off, no address), so that the kernel there never answers for lwIP.
+        sh(p + ["link", "add", "plwip", "type", "veth", "peer", "name", LWIP_IFACE,
+                "netns", self.dev])
+        sh(self.ns_exec(self.dev, "sysctl", "-q", "-w",
+                        "net.ipv6.conf.%s.disable_ipv6=1" % LWIP_IFACE))
+        sh(["ip", "-n", self.dev, "link", "set", LWIP_IFACE, "arp", "off", "up"])
+        for port in ("pdev", "patk", "plwip"):
             sh(p + ["link", "set", port, "master", "br0", "up"])
         sh(p + ["link", "set", "br0", "up"])
 
@@ -288,6 +305,7 @@ class Suite:
         self.agent_bin = os.path.join(bindir, "ward-agent")
         self.wardd_bin = os.path.join(bindir, "wardd")
         self.wardctl_bin = os.path.join(bindir, "wardctl")
+        self.lwip_bin = os.path.join(bindir, "lwip-device")
         self.db = env.path("ward.db")
         self.sub = None
 
@@ -363,21 +381,28 @@ class Suite:
         t = "ward/v1/%s/%s" % (device, kind)
         return [p for topic, p, _ in self.sub.received() if topic == t]
 
-    def start_agent(self, device):
+    def start_agent(self, device, lwip=False):
         n = self.net
-        a = self.env.start("agent-" + device, n.ns_exec(
-            n.dev, self.agent_bin, "--device-id", device, "--broker",
-            "127.0.0.1:%d" % BROKER_PORT, "--iface", "eth0", "--interval", "10"))
-        # The capture is open before the agent connects, so "online" means it sees traffic.
+        if lwip:
+            argv = [self.lwip_bin, "--iface", LWIP_IFACE, "--ip4", LWIP4 + "/24",
+                    "--ip6", LWIP6 + "/64"]
+        else:
+            argv = [self.agent_bin, "--iface", "eth0"]
+        a = self.env.start(("lwip-" if lwip else "agent-") + device, n.ns_exec(
+            n.dev, *argv, "--device-id", device, "--broker", "127.0.0.1:%d" % BROKER_PORT,
+            "--interval", "10"))
+        # The capture (lwIP's link) is open before the agent connects, so "online" means it
+        # sees traffic.
         online = h.wait_for(lambda: b"online" in self.messages(device, "status") or
                             not a.alive(), 15)
         if not (online and a.alive()):
-            raise Fatal("ward-agent %s did not come online:\n%s" % (device, a.tail()))
+            raise Fatal("%s %s did not come online:\n%s" % (argv[0], device, a.tail()))
         return a
 
     def stop_agent(self, a, device):
         rc = a.terminate(15)
-        self.c.equal(rc, 0, "%s: ward-agent exits 0 after its last report" % device)
+        self.c.equal(rc, 0, "%s: %s exits 0 after its last report"
+                     % (device, os.path.basename(a.argv[4])))  # ip netns exec NS BINARY ...
         if rc != 0:
             h.log(a.tail())
         # Every report it published is in the broker (it waited for the acknowledgements);
@@ -394,10 +419,10 @@ class Suite:
         self.c.check(ok and published > 0, "%s: wardd stored all %d report(s)" % (device,
                                                                                   published))
 
-    def run(self, device, traffic):
+    def run(self, device, traffic, lwip=False):
         h.log("== %s" % device)
         t0 = time.monotonic()
-        a = self.start_agent(device)
+        a = self.start_agent(device, lwip)
         try:
             traffic()
         finally:
@@ -489,10 +514,10 @@ class Suite:
         self.c.check(r.returncode == 0 and "1 host up" in r.stdout,
                      "nmap %s %s ran against a live host" % (" ".join(args), target))
 
-    def hping(self, args):
+    def hping(self, args, target=DEV4):
         # Bounded twice: by count, and by time (timeout kills it after FLOOD_SECONDS).
         r = self.tool(self.net.atk, ["timeout", str(FLOOD_SECONDS), "hping3", "--faster",
-                                     "-c", str(FLOOD_COUNT)] + args + [DEV4])
+                                     "-c", str(FLOOD_COUNT)] + args + [target])
         m = re.search(r"(\d+) packets transmitted", r.stdout + r.stderr)
         self.c.check(r.returncode in (0, 1, 124) and (m is None or int(m.group(1)) > 0),
                      "hping3 %s sent its packets" % " ".join(args))
@@ -507,8 +532,8 @@ def brief(a):
 
 # ---- scenarios ----------------------------------------------------------------------------------
 
-def port_scan(s, device, args, target, remote):
-    s.run(device, lambda: s.nmap(args, target))
+def port_scan(s, device, args, target, remote, lwip=False):
+    s.run(device, lambda: s.nmap(args, target), lwip)
     s.expect_alerts(device, [{"type": "behavior.port_scan", "device": device,
                               "remote_addr": remote}], "nmap " + " ".join(args))
 
@@ -529,32 +554,28 @@ def sc_scan_syn6(s):
     port_scan(s, "e2e-nmap-6sS", ["-6", "-sS", "-p", "1-1000"], DEV6, ATK6)
 
 
-def sc_syn_flood(s):
-    dev = "e2e-hping-syn"
-    s.run(dev, lambda: s.hping(["-S", "-p", "80"]))
+def sc_syn_flood(s, dev="e2e-hping-syn", target=DEV4, lwip=False):
+    s.run(dev, lambda: s.hping(["-S", "-p", "80"], target), lwip)
     s.expect_alerts(dev, [{"type": "behavior.syn_flood", "device": dev, "remote_addr": ATK4,
                            "local_port": 80}], "hping3 SYN flood")
 
 
-def sc_icmp_flood(s):
-    dev = "e2e-hping-icmp"
-    s.run(dev, lambda: s.hping(["--icmp"]))
+def sc_icmp_flood(s, dev="e2e-hping-icmp", target=DEV4, lwip=False):
+    s.run(dev, lambda: s.hping(["--icmp"], target), lwip)
     s.expect_alerts(dev, [{"type": "behavior.icmp_flood", "device": dev, "remote_addr": ATK4}],
                     "hping3 ICMP flood")
 
 
-def sc_brute_force(s):
-    dev = "e2e-brute"
-
+def sc_brute_force(s, dev="e2e-brute", target=DEV4, lwip=False):
     def traffic():
         ok = 0
         with netns(s.net.atk):
             for i in range(BRUTE_CONNECTIONS):
-                ok += bool(attempt(tcp_exchange, DEV4, BRUTE_PORT,
+                ok += bool(attempt(tcp_exchange, target, BRUTE_PORT,
                                    b"login root password%d\r\n" % i))
         s.c.equal(ok, BRUTE_CONNECTIONS, "%d short logins to tcp/%d answered"
                   % (BRUTE_CONNECTIONS, BRUTE_PORT))
-    s.run(dev, traffic)
+    s.run(dev, traffic, lwip)
     s.expect_alerts(dev, [{"type": "behavior.brute_force", "device": dev, "remote_addr": ATK4,
                            "local_port": BRUTE_PORT}], "burst of short connections")
 
@@ -671,6 +692,27 @@ def sc_not_allowed(s):
                            "flows.0.remote_port": 9999}], "one port outside its group's rules")
 
 
+# The lwIP device (tools/lwip-device): the same attacks, seen by the ward glue in lwIP's netif.
+def sc_lwip_scan_syn(s):
+    port_scan(s, "e2e-lwip-nmap-sS", ["-sS", "-p", "1-1000"], LWIP4, ATK4, lwip=True)
+
+
+def sc_lwip_scan_syn6(s):
+    port_scan(s, "e2e-lwip-nmap-6sS", ["-6", "-sS", "-p", "1-1000"], LWIP6, ATK6, lwip=True)
+
+
+def sc_lwip_syn_flood(s):
+    sc_syn_flood(s, "e2e-lwip-hping-syn", LWIP4, lwip=True)
+
+
+def sc_lwip_icmp_flood(s):
+    sc_icmp_flood(s, "e2e-lwip-hping-icmp", LWIP4, lwip=True)
+
+
+def sc_lwip_brute_force(s):
+    sc_brute_force(s, "e2e-lwip-brute", LWIP4, lwip=True)
+
+
 SCENARIOS = [
     ("nmap-sS", sc_scan_syn),
     ("nmap-sT", sc_scan_connect),
@@ -683,6 +725,11 @@ SCENARIOS = [
     ("intel", sc_intel),
     ("allowed", sc_allowed),
     ("not-allowed", sc_not_allowed),
+    ("lwip-nmap-sS", sc_lwip_scan_syn),
+    ("lwip-nmap-6sS", sc_lwip_scan_syn6),
+    ("lwip-syn-flood", sc_lwip_syn_flood),
+    ("lwip-icmp-flood", sc_lwip_icmp_flood),
+    ("lwip-brute-force", sc_lwip_brute_force),
 ]
 
 
@@ -694,7 +741,7 @@ def preflight(bindir):
     if os.geteuid() != 0:
         return ("needs root (network namespaces, raw sockets)", True)
     missing = [t for t in ("ip", "nmap", "hping3", "sysctl", "timeout") if not shutil.which(t)]
-    missing += [b for b in ("ward-agent", "wardd", "wardctl")
+    missing += [b for b in ("ward-agent", "wardd", "wardctl", "lwip-device")
                 if not os.access(os.path.join(bindir, b), os.X_OK)]
     if not os.access(h.MOSQUITTO, os.X_OK):
         missing.append(h.MOSQUITTO)
@@ -705,7 +752,8 @@ def preflight(bindir):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--bin", required=True, help="folder with ward-agent, wardd, wardctl")
+    ap.add_argument("--bin", required=True,
+                    help="folder with ward-agent, lwip-device, wardd, wardctl")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir (database, logs)")
     ap.add_argument("--only", help="comma-separated scenario names")
     ap.add_argument("--list", action="store_true", help="list the scenarios and exit")
