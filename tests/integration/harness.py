@@ -297,6 +297,68 @@ def _utf8(s):
     return struct.pack("!H", len(b)) + b
 
 
+class Publisher:
+    """A minimal MQTT 3.1.1 publisher: QoS 1, waits for each PUBACK. Used by tests that publish
+    reports or configs they build themselves (cbor2), independently of ward's own code."""
+
+    def __init__(self, port, client_id="ward-int-pub"):
+        self.sock = socket.create_connection(("127.0.0.1", port), 5)
+        var = _utf8("MQTT") + bytes([4, 0x02]) + struct.pack("!H", 0)  # clean session
+        payload = _utf8(client_id)
+        self.sock.sendall(bytes([0x10]) + _remaining_length(len(var) + len(payload)) + var + payload)
+        first, body = self._read_packet()
+        if first & 0xF0 != 0x20 or body[1] != 0:
+            raise RuntimeError("MQTT CONNACK refused: %r" % body)
+        self.pid = 0
+
+    def _recv(self, n):
+        buf = b""
+        while len(buf) < n:
+            chunk = self.sock.recv(n - len(buf))
+            if not chunk:
+                raise EOFError
+            buf += chunk
+        return buf
+
+    def _read_packet(self):
+        first = self._recv(1)[0]
+        n, mult = 0, 1
+        while True:
+            b = self._recv(1)[0]
+            n += (b & 0x7F) * mult
+            mult *= 128
+            if not b & 0x80:
+                break
+        return first, self._recv(n) if n else b""
+
+    def publish(self, topic, payload, retain=False):
+        """PUBLISH at QoS 1 and wait for its PUBACK."""
+        self.pid = self.pid % 65535 + 1
+        var = _utf8(topic) + struct.pack("!H", self.pid)
+        first = 0x32 | (0x01 if retain else 0)
+        self.sock.sendall(bytes([first]) + _remaining_length(len(var) + len(payload)) + var +
+                          payload)
+        t, body = self._read_packet()
+        if t & 0xF0 != 0x40 or struct.unpack("!H", body[:2])[0] != self.pid:
+            raise RuntimeError("no PUBACK for %s" % topic)
+
+    def close(self):
+        try:
+            self.sock.sendall(b"\xe0\x00")  # DISCONNECT
+            self.sock.close()
+        except OSError:
+            pass
+
+
+def publish_retained(port, topic, payload, client_id="ward-int-rawpub"):
+    """Publish one retained message at QoS 1 (acknowledged), then disconnect."""
+    pub = Publisher(port, client_id)
+    try:
+        pub.publish(topic, payload, retain=True)
+    finally:
+        pub.close()
+
+
 class Subscriber:
     """Subscribes to topic filters at QoS 0 and records every PUBLISH as (topic, payload, retain).
     Enough MQTT to watch what the agents publish, independently of wardd."""

@@ -18,7 +18,6 @@ import json
 import os
 import re
 import socket
-import struct
 import sys
 import time
 
@@ -36,29 +35,6 @@ DEV_ADDR = "192.0.2.10"
 DENY = "198.51.100.77"
 CLEAN = "192.0.2.53"
 DOCS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "docs", "config.md")
-
-
-def publish_retained(port, topic, payload):
-    """MQTT 3.1.1: CONNECT, PUBLISH (QoS 1, retained), wait for PUBACK, DISCONNECT."""
-    def utf8(s):
-        b = s.encode()
-        return struct.pack("!H", len(b)) + b
-
-    def packet(first, body):
-        n, rl = len(body), b""
-        while True:
-            b, n = n % 128, n // 128
-            rl += bytes([b | (0x80 if n else 0)])
-            if not n:
-                return bytes([first]) + rl + body
-    with socket.create_connection(("127.0.0.1", port), 5) as s:
-        s.sendall(packet(0x10, utf8("MQTT") + bytes([4, 0x02, 0, 30]) + utf8("ward-int-rawpub")))
-        if s.recv(4)[:1] != b"\x20":
-            raise RuntimeError("no CONNACK")
-        s.sendall(packet(0x33, utf8(topic) + struct.pack("!H", 1) + payload))
-        if s.recv(4)[:1] != b"\x40":
-            raise RuntimeError("no PUBACK")
-        s.sendall(b"\xe0\x00")
 
 
 def capture(path):
@@ -197,7 +173,7 @@ def main():
 
             # 2. An invalid config, published raw (wardctl would refuse it).
             bad = cbor2.dumps({0: [1, 0], 1: rev + 1, 2: 5})
-            publish_retained(port, "ward/v1/%s/config" % DEVICE, bad)
+            h.publish_retained(port, "ward/v1/%s/config" % DEVICE, bad)
             r = wardctl(bindir, ["--broker", "127.0.0.1:%d" % port, "config", "show", DEVICE])
             c.equal(r.returncode, 1, "wardctl config show: the retained config is invalid")
             c.check("key 2 (interval)" in r.stderr, "and says which field", "key 2 (interval)",

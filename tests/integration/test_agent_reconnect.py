@@ -21,7 +21,6 @@ Usage: test_agent_reconnect.py --bin BUILD/bin [--keep]
 import argparse
 import os
 import socket
-import struct
 import sys
 import time
 
@@ -51,27 +50,6 @@ def can_capture():
     except OSError:
         pass
     return False
-
-
-def publish_retained(port, topic, payload):
-    """MQTT 3.1.1: CONNECT, PUBLISH (QoS 0, retained), DISCONNECT."""
-    def utf8(s):
-        b = s.encode()
-        return struct.pack("!H", len(b)) + b
-
-    def packet(first, body):
-        n, rl = len(body), b""
-        while True:
-            b, n = n % 128, n // 128
-            rl += bytes([b | (0x80 if n else 0)])
-            if not n:
-                return bytes([first]) + rl + body
-    with socket.create_connection(("127.0.0.1", port), 5) as s:
-        s.sendall(packet(0x10, utf8("MQTT") + bytes([4, 0x02, 0, 0]) + utf8("ward-int-pub")))
-        if s.recv(4)[:1] != b"\x20":
-            raise RuntimeError("no CONNACK")
-        s.sendall(packet(0x31, utf8(topic) + payload))
-        s.sendall(b"\xe0\x00")
 
 
 def send_datagrams(sport, dport, n):
@@ -120,7 +98,7 @@ def main():
         try:
             broker, port = h.start_broker(env)
             config = cbor2.dumps({0: [1, 0], 1: CONFIG_REV, 2: CONFIG_INTERVAL})
-            publish_retained(port, "ward/v1/%s/config" % DEVICE, config)
+            h.publish_retained(port, "ward/v1/%s/config" % DEVICE, config)
             subs.append(h.Subscriber(port, ["ward/v1/%s/#" % DEVICE], "ward-int-sub1"))
             listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             listener.bind(("0.0.0.0", 0))

@@ -22,10 +22,7 @@ import argparse
 import ipaddress
 import json
 import os
-import socket
-import struct
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
@@ -77,69 +74,6 @@ def benign():
             flow(17, 1, 5353, "198.18.0.53", 53, 2, 2, 140, 300, 1, 1)]
 
 
-# ---- a minimal MQTT 3.1.1 publisher (QoS 1, waits for PUBACK) ---------------------------------
-
-def _rl(n):
-    out = b""
-    while True:
-        b, n = n % 128, n // 128
-        out += bytes([b | (0x80 if n else 0)])
-        if not n:
-            return out
-
-
-def _utf8(s):
-    b = s.encode()
-    return struct.pack("!H", len(b)) + b
-
-
-class Publisher:
-    def __init__(self, port, client_id):
-        self.sock = socket.create_connection(("127.0.0.1", port), 5)
-        var = _utf8("MQTT") + bytes([4, 0x02]) + struct.pack("!H", 0)
-        pl = _utf8(client_id)
-        self.sock.sendall(bytes([0x10]) + _rl(len(var) + len(pl)) + var + pl)
-        t, body = self._packet()
-        if t & 0xF0 != 0x20 or body[1] != 0:
-            raise RuntimeError("CONNACK refused: %r" % body)
-        self.mid = 0
-
-    def _recv(self, n):
-        buf = b""
-        while len(buf) < n:
-            chunk = self.sock.recv(n - len(buf))
-            if not chunk:
-                raise EOFError
-            buf += chunk
-        return buf
-
-    def _packet(self):
-        first = self._recv(1)[0]
-        n, mult = 0, 1
-        while True:
-            b = self._recv(1)[0]
-            n += (b & 0x7F) * mult
-            mult *= 128
-            if not b & 0x80:
-                break
-        return first, self._recv(n) if n else b""
-
-    def publish(self, topic, payload):
-        self.mid += 1
-        var = _utf8(topic) + struct.pack("!H", self.mid)
-        self.sock.sendall(bytes([0x32]) + _rl(len(var) + len(payload)) + var + payload)
-        t, body = self._packet()
-        if t & 0xF0 != 0x40 or struct.unpack("!H", body[:2])[0] != self.mid:
-            raise RuntimeError("no PUBACK for %s" % topic)
-
-    def close(self):
-        try:
-            self.sock.sendall(b"\xe0\x00")
-            self.sock.close()
-        except OSError:
-            pass
-
-
 # ---- the test --------------------------------------------------------------------------------
 
 def wardctl(bindir, db, *args):
@@ -174,7 +108,7 @@ def main():
             h.log(wardd.tail())
             return c.summary()
 
-        pub = Publisher(port, "ward-int-pub")
+        pub = h.Publisher(port, "ward-int-pub")
         telnet = [[6, bytes(4), 23], [6, bytes(4), 8883]]
         pub.publish("ward/v1/cam-int-1/report",
                     report("cam-int-1", 1, syn_scan(range(1, 31)), listening=telnet))

@@ -22,10 +22,7 @@ import argparse
 import ipaddress
 import json
 import os
-import socket
-import struct
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
@@ -60,57 +57,6 @@ def report(device, seq, flows=(), listening=(), counters=None, boot=0xB007):
     if counters is not None:
         r[21] = {0: counters[0], 1: counters[1]}
     return cbor2.dumps(r)
-
-
-# ---- a minimal MQTT 3.1.1 publisher (QoS 1, waits for PUBACK) --------------------------------
-
-class Publisher:
-    def __init__(self, port, client_id="ward-rules-pub"):
-        self.sock = socket.create_connection(("127.0.0.1", port), 5)
-        var = h._utf8("MQTT") + bytes([4, 0x02]) + struct.pack("!H", 0)
-        payload = h._utf8(client_id)
-        self.sock.sendall(bytes([0x10]) + h._remaining_length(len(var) + len(payload)) + var +
-                          payload)
-        first, body = self._read()
-        if first & 0xF0 != 0x20 or body[1] != 0:
-            raise RuntimeError("CONNACK refused: %r" % body)
-        self.pid = 0
-
-    def _recv(self, n):
-        buf = b""
-        while len(buf) < n:
-            chunk = self.sock.recv(n - len(buf))
-            if not chunk:
-                raise EOFError
-            buf += chunk
-        return buf
-
-    def _read(self):
-        first = self._recv(1)[0]
-        n, mult = 0, 1
-        while True:
-            b = self._recv(1)[0]
-            n += (b & 0x7F) * mult
-            mult *= 128
-            if not b & 0x80:
-                break
-        return first, self._recv(n) if n else b""
-
-    def publish(self, topic, payload):
-        self.pid = self.pid % 65535 + 1
-        var = h._utf8(topic) + struct.pack("!H", self.pid)
-        self.sock.sendall(bytes([0x32]) + h._remaining_length(len(var) + len(payload)) + var +
-                          payload)
-        first, body = self._read()
-        if first & 0xF0 != 0x40 or struct.unpack("!H", body[:2])[0] != self.pid:
-            raise RuntimeError("no PUBACK for %s" % topic)
-
-    def close(self):
-        try:
-            self.sock.sendall(b"\xe0\x00")
-            self.sock.close()
-        except OSError:
-            pass
 
 
 # ---- the test ---------------------------------------------------------------------------------
@@ -165,7 +111,7 @@ def main():
         if not c.check(d.wait_line("ready", 20) is not None, "wardd is ready"):
             print(d.tail())
             return c.summary()
-        pub = Publisher(port)
+        pub = h.Publisher(port, "ward-rules-pub")
 
         def reports_of(device):
             devs = json.loads(ctl("devices", "--json"))
