@@ -28,6 +28,7 @@ struct ward_groupcheck {
     dev_t_ **buckets;
     size_t n_buckets, n_devs;
     ward_groupcheck_stats_t stats;
+    sqlite3_stmt *restore_stmt; /* prepared once: run for every device first seen */
 };
 
 static uint64_t hash(const char *s)
@@ -77,6 +78,7 @@ void ward_groupcheck_free(ward_groupcheck_t *gc)
         }
     }
     free(gc->buckets);
+    sqlite3_finalize(gc->restore_stmt);
     ward_registry_free(gc->reg);
     free(gc);
 }
@@ -224,19 +226,23 @@ static void make_ctx(ward_groupcheck_t *gc, const ward_group_t *g, emit_ctx_t *e
 static void restore(ward_groupcheck_t *gc, dev_t_ *d, const ward_rules_ctx_t *cx)
 {
     sqlite3 *db = ward_store_sqlite(gc->st);
-    sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(db,
-                           "SELECT fold_key FROM alerts WHERE device = ?1 AND state = 'active'"
-                           " AND type LIKE 'rule.%'",
-                           -1, &s, NULL) != SQLITE_OK)
+    sqlite3_stmt *s = gc->restore_stmt;
+    if (s == NULL && sqlite3_prepare_v3(db,
+                                        "SELECT fold_key FROM alerts WHERE device = ?1"
+                                        " AND state = 'active' AND type LIKE 'rule.%'",
+                                        -1, SQLITE_PREPARE_PERSISTENT, &s, NULL) != SQLITE_OK) {
+        sqlite3_finalize(s);
         return;
+    }
+    gc->restore_stmt = s;
     sqlite3_bind_text(s, 1, d->id, -1, SQLITE_STATIC);
     while (sqlite3_step(s) == SQLITE_ROW) {
         const unsigned char *k = sqlite3_column_text(s, 0);
         if (k != NULL)
             ward_rules_restore_alarm(d->rules, cx, (const char *)k);
     }
-    sqlite3_finalize(s);
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
 }
 
 static dev_t_ *device(ward_groupcheck_t *gc, const char *id, const ward_rules_ctx_t *cx)

@@ -151,15 +151,7 @@ typedef struct ident {
 
 #define IDENT_BUCKETS 65536
 
-enum {
-    Q_REC_LOAD,
-    Q_REC_UPSERT,
-    Q_REC_SEEN,
-    Q_REC_RESOLVE,
-    Q_DEV_LOAD,
-    Q_DEV_UPSERT,
-    Q_COUNT_
-};
+enum { Q_REC_LOAD, Q_REC_UPSERT, Q_REC_SEEN, Q_REC_RESOLVE, Q_DEV_LOAD, Q_DEV_UPSERT, Q_COUNT_ };
 
 static const char *const q_sql[Q_COUNT_] = {
     [Q_REC_LOAD] = "SELECT id, type, key, state, last_seen, severity, title, description,"
@@ -525,8 +517,8 @@ static int rec_resolve_where(ward_hygiene_t *h, const char *device, const char *
             kept = strcmp(keep[k], row->key) == 0;
         if (kept)
             continue;
-        WARD_INFO("device %s: recommendation %s%s%s resolved", device, type,
-                  row->key[0] ? " " : "", row->key);
+        WARD_INFO("device %s: recommendation %s%s%s resolved", device, type, row->key[0] ? " " : "",
+                  row->key);
         sqlite3_stmt *s = h->q[Q_REC_RESOLVE];
         sqlite3_bind_int64(s, 1, row->id);
         sqlite3_bind_int64(s, 2, now);

@@ -323,12 +323,14 @@ int ward_processor_begin(ward_processor_t *p)
 {
     memset(&p->batch, 0, sizeof p->batch);
     drop_pending(p);
+    if (p->retro != NULL)
+        ward_retro_begin(p->retro); /* contacts gathered per batch, written by _end */
     return ward_store_begin(p->store);
 }
 
 int ward_processor_end(ward_processor_t *p)
 {
-    if (ward_store_commit(p->store) != 0) {
+    if ((p->retro != NULL && ward_retro_flush(p->retro) != 0) || ward_store_commit(p->store) != 0) {
         drop_pending(p);
         return -1;
     }

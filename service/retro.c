@@ -5,6 +5,12 @@
  * (its own mutex: the reloading thread pushes, the worker pops), the hunt in progress (worker).
  * Invariant: a hunt's cursor only advances when the slice that read those rows committed
  * (ward_retro_rollback puts it back), so a store error never skips contacts.
+ *
+ * Between ward_retro_begin and ward_retro_flush (the worker's report batches) notes are gathered
+ * in memory, one entry per distinct contact with its earliest first and latest last time, and
+ * written by the flush, one upsert each, just before the batch commits: a device that talks to
+ * one server from many ports, or reports twice in a batch, costs one write. The rows written are
+ * the ones the notes would have written one by one.
  */
 #include "retro.h"
 
@@ -56,6 +62,12 @@ typedef struct job {
     struct job *next;
 } job_t;
 
+/* A contact gathered in the current batch (ward_retro_begin .. ward_retro_flush). */
+typedef struct pending {
+    ward_flow_t f; /* device, remote_addr, remote_port_raw, proto, initiator, first/last seen */
+    uint64_t hash;
+} pending_t;
+
 struct ward_retro {
     ward_store_t *store;
     sqlite3 *db;
@@ -71,6 +83,12 @@ struct ward_retro {
     int64_t next_prune_ms;   /* monotonic */
     bool prune_more;         /* the last prune hit its batch limit */
     ward_retro_stats_t st;
+
+    bool batching;   /* between ward_retro_begin and ward_retro_flush */
+    pending_t *pend; /* the batch's contacts, in the order first noted */
+    size_t n_pend, cap_pend;
+    uint32_t *slots; /* open addressing over pend: index + 1, 0 = empty */
+    size_t n_slots;  /* a power of two, at least twice cap_pend */
 };
 
 static int db_error(ward_retro_t *r, const char *what)
@@ -79,8 +97,7 @@ static int db_error(ward_retro_t *r, const char *what)
     return -1;
 }
 
-ward_retro_t *ward_retro_new(ward_store_t *store, unsigned history_days, char *err,
-                             size_t err_len)
+ward_retro_t *ward_retro_new(ward_store_t *store, unsigned history_days, char *err, size_t err_len)
 {
     ward_retro_t *r = calloc(1, sizeof *r);
     if (r == NULL) {
@@ -122,6 +139,8 @@ void ward_retro_free(ward_retro_t *r)
         free(r->cur);
     }
     pthread_mutex_destroy(&r->mu);
+    free(r->pend);
+    free(r->slots);
     free(r);
 }
 
@@ -145,7 +164,8 @@ void ward_retro_submit(void *retro, ward_intel_added_t *added)
     pthread_mutex_unlock(&r->mu);
 }
 
-int ward_retro_note(ward_retro_t *r, const ward_flow_t *f)
+/* Upsert one contact now. */
+static int write_contact(ward_retro_t *r, const ward_flow_t *f)
 {
     sqlite3_stmt *s = r->stmt[S_UPSERT];
     sqlite3_bind_text(s, 1, f->device, -1, SQLITE_STATIC);
@@ -159,6 +179,98 @@ int ward_retro_note(ward_retro_t *r, const ward_flow_t *f)
     sqlite3_reset(s);
     sqlite3_clear_bindings(s);
     return rc == SQLITE_DONE ? 0 : db_error(r, "record contact");
+}
+
+static bool same_contact(const ward_flow_t *a, const ward_flow_t *b)
+{
+    return a->remote_port_raw == b->remote_port_raw && a->proto == b->proto &&
+           a->initiator == b->initiator &&
+           memcmp(a->remote_addr.b, b->remote_addr.b, sizeof a->remote_addr.b) == 0 &&
+           strcmp(a->device, b->device) == 0;
+}
+
+static uint64_t contact_hash(const ward_flow_t *f)
+{
+    uint64_t x = 0xcbf29ce484222325ull;
+    for (const char *p = f->device; *p; p++)
+        x = (x ^ (unsigned char)*p) * 0x100000001b3ull;
+    for (size_t i = 0; i < sizeof f->remote_addr.b; i++)
+        x = (x ^ f->remote_addr.b[i]) * 0x100000001b3ull;
+    x = (x ^ f->remote_port_raw) * 0x100000001b3ull;
+    x = (x ^ f->proto) * 0x100000001b3ull;
+    x = (x ^ f->initiator) * 0x100000001b3ull;
+    return x ^ (x >> 29);
+}
+
+/* Room for one more pending contact; rebuilds the slots when they grow. 0 ok, -1 no memory. */
+static int pend_reserve(ward_retro_t *r)
+{
+    if (r->n_pend < r->cap_pend)
+        return 0;
+    size_t cap = r->cap_pend ? r->cap_pend * 2 : 1024;
+    pending_t *p = realloc(r->pend, cap * sizeof *p);
+    if (p == NULL)
+        return -1;
+    r->pend = p;
+    uint32_t *slots = calloc(cap * 2, sizeof *slots);
+    if (slots == NULL)
+        return -1;
+    free(r->slots);
+    r->slots = slots;
+    r->n_slots = cap * 2;
+    r->cap_pend = cap;
+    for (size_t i = 0; i < r->n_pend; i++) {
+        size_t k = (size_t)r->pend[i].hash & (r->n_slots - 1);
+        while (r->slots[k] != 0)
+            k = (k + 1) & (r->n_slots - 1);
+        r->slots[k] = (uint32_t)(i + 1);
+    }
+    return 0;
+}
+
+void ward_retro_begin(ward_retro_t *r)
+{
+    if (r->n_pend > 0)
+        memset(r->slots, 0, r->n_slots * sizeof *r->slots);
+    r->n_pend = 0;
+    r->batching = true;
+}
+
+int ward_retro_flush(ward_retro_t *r)
+{
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < r->n_pend; i++)
+        rc = write_contact(r, &r->pend[i].f);
+    ward_retro_begin(r); /* empty again */
+    r->batching = false;
+    return rc;
+}
+
+int ward_retro_note(ward_retro_t *r, const ward_flow_t *f)
+{
+    if (!r->batching)
+        return write_contact(r, f);
+    if (pend_reserve(r) != 0) {
+        WARD_ERROR("contact history: out of memory");
+        return -1;
+    }
+    uint64_t h = contact_hash(f);
+    size_t k = (size_t)h & (r->n_slots - 1);
+    for (; r->slots[k] != 0; k = (k + 1) & (r->n_slots - 1)) {
+        pending_t *p = &r->pend[r->slots[k] - 1];
+        if (p->hash == h && same_contact(&p->f, f)) {
+            if (f->first_seen_ms < p->f.first_seen_ms)
+                p->f.first_seen_ms = f->first_seen_ms;
+            if (f->last_seen_ms > p->f.last_seen_ms)
+                p->f.last_seen_ms = f->last_seen_ms;
+            return 0;
+        }
+    }
+    pending_t *p = &r->pend[r->n_pend];
+    p->f = *f;
+    p->hash = h;
+    r->slots[k] = (uint32_t)(++r->n_pend);
+    return 0;
 }
 
 bool ward_retro_due(ward_retro_t *r, int64_t mono_ms)
@@ -198,16 +310,16 @@ static void contact_alert(ward_alert_t *a, const ward_flow_t *c, const ward_inte
         json_object_set_new(o, "icmp_code", json_integer(c->remote_port_raw & 0xff));
     }
     json_object_set_new(o, "direction", json_string(ward_wire_direction_name(c->initiator)));
-    json_object_set_new(o, "first_seen", json_string(ward_time_iso(c->first_seen_ms, t1, sizeof t1)));
+    json_object_set_new(o, "first_seen",
+                        json_string(ward_time_iso(c->first_seen_ms, t1, sizeof t1)));
     json_object_set_new(o, "last_seen", json_string(ward_time_iso(c->last_seen_ms, t2, sizeof t2)));
     json_object_set_new(o, "retrospective", json_true());
     ward_alert_intel_finish(a, m, n, total);
 }
 
 /* Raise (or fold) the retrospective alert, unless a live one exists. */
-static int raise(ward_retro_t *r, const ward_flow_t *c,
-                 const ward_intel_match_t *m, size_t n, size_t total, ward_retro_emit_fn emit,
-                 void *ctx)
+static int raise(ward_retro_t *r, const ward_flow_t *c, const ward_intel_match_t *m, size_t n,
+                 size_t total, ward_retro_emit_fn emit, void *ctx)
 {
     ward_alert_t a, old;
     contact_alert(&a, c, m, n, total);
@@ -248,9 +360,10 @@ int ward_retro_step(ward_retro_t *r, int64_t now_ms, int64_t mono_ms, size_t bud
         }
         pthread_mutex_unlock(&r->mu);
         r->cursor = 0;
-        WARD_INFO("retro-hunt: matching %zu new indicators against the contacts of the last %"
-                  PRId64 " days",
-                  r->cur->added->count, r->history_ms / 86400000);
+        WARD_INFO(
+            "retro-hunt: matching %zu new indicators against the contacts of the last %" PRId64
+            " days",
+            r->cur->added->count, r->history_ms / 86400000);
     }
     r->cursor0 = r->cursor;
     if (r->cur == NULL)
@@ -281,8 +394,8 @@ int ward_retro_step(ward_retro_t *r, int64_t now_ms, int64_t mono_ms, size_t bud
         c.first_seen_ms = sqlite3_column_int64(s, 6);
         c.last_seen_ms = sqlite3_column_int64(s, 7);
         r->st.scanned++;
-        size_t total = ward_intel_added_match(r->cur->added, &c.remote_addr, now_ms / 1000, m,
-                                              MATCH_MAX);
+        size_t total =
+            ward_intel_added_match(r->cur->added, &c.remote_addr, now_ms / 1000, m, MATCH_MAX);
         if (total == 0)
             continue;
         r->st.matched++;

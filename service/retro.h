@@ -60,15 +60,31 @@ typedef struct ward_retro_stats {
 } ward_retro_stats_t;
 
 /** Create the table if needed and prepare statements on the store's write connection. */
-ward_retro_t *ward_retro_new(ward_store_t *store, unsigned history_days, char *err,
-                             size_t err_len);
+ward_retro_t *ward_retro_new(ward_store_t *store, unsigned history_days, char *err, size_t err_len);
 void ward_retro_free(ward_retro_t *r);
 
 /** Queue an added set (takes ownership). Any thread; matches ward_intel_added_fn. */
 void ward_retro_submit(void *retro, ward_intel_added_t *added);
 
-/** Record one flow's contact (worker, inside its transaction). 0 ok, -1 store error. */
+/**
+ * Record one flow's contact (worker, inside its transaction). Written at once, or between
+ * ward_retro_begin and ward_retro_flush gathered in memory and written by the flush. 0 ok, -1
+ * store error.
+ */
 int ward_retro_note(ward_retro_t *r, const ward_flow_t *f);
+
+/**
+ * Start gathering notes for a batch (worker, when it opens the batch's transaction): one write
+ * per distinct contact at ward_retro_flush. Drops what a batch that was not flushed (rolled back)
+ * had gathered.
+ */
+void ward_retro_begin(ward_retro_t *r);
+
+/**
+ * Write the gathered contacts, one upsert each, and stop gathering (worker, before it commits the
+ * batch). 0 ok, -1 store error (the caller rolls the transaction back).
+ */
+int ward_retro_flush(ward_retro_t *r);
 
 /** True when a hunt is queued or running, or a prune is due at mono_ms. */
 bool ward_retro_due(ward_retro_t *r, int64_t mono_ms);

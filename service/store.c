@@ -9,6 +9,7 @@
 #include "store.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -150,21 +151,116 @@ static const char schema_sql[] =
  * - WAL with synchronous=NORMAL: a commit is one append to the WAL, without fsync; the WAL is
  *   synced at each checkpoint. The database is always consistent; on power loss (not on a crash
  *   of wardd) the transactions committed since the last checkpoint can be lost.
- * - wal_autocheckpoint 10000 pages (about 40 MB of WAL): fewer checkpoints, and a page written by
- *   many batches in between is copied back once.
+ * - checkpoints on a thread of their own (ckpt_run, its own connection), PASSIVE, once the WAL
+ *   holds CKPT_PAGES pages (16 MB): the worker only appends to the WAL, and a page written by many
+ *   batches in between is copied back once. A passive checkpoint cannot restart a WAL that the
+ *   writer keeps appending to, so past CKPT_FORCE_PAGES (40 MB) the writer checkpoints itself, as
+ *   SQLite's own autocheckpoint would: by then the thread has copied most of it, the writer
+ *   copies the rest, and its next transaction starts the WAL over. journal_size_limit then cuts
+ *   the file back.
  * - cache_size 64 MiB: the flow and contact indexes stay in memory instead of being re-read
  *   from the file by every batch.
  */
 static const char writer_pragmas[] = "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-                                     " PRAGMA wal_autocheckpoint=10000; PRAGMA temp_store=MEMORY;"
-                                     " PRAGMA cache_size=-65536;";
+                                     " PRAGMA temp_store=MEMORY; PRAGMA cache_size=-65536;"
+                                     " PRAGMA journal_size_limit=67108864;";
+
+#define CKPT_PAGES 4000
+#define CKPT_FORCE_PAGES 10000
 
 struct ward_store {
     sqlite3 *db;
     bool readonly;
     sqlite3_stmt *stmt[S_COUNT_];
     uint64_t rollbacks; /* transactions rolled back (ward_store_rollbacks) */
+
+    /* The checkpointer (writer only): ckpt_db is used by its thread only; the flags by both. */
+    sqlite3 *ckpt_db;
+    pthread_t ckpt_thread;
+    bool ckpt_started, ckpt_wanted, ckpt_stop;
+    pthread_mutex_t ckpt_mu;
+    pthread_cond_t ckpt_cv;
 };
+
+/* The writer's WAL hook, after each commit: ask for a checkpoint when the WAL is long enough. */
+static int on_wal(void *arg, sqlite3 *db, const char *name, int pages)
+{
+    ward_store_t *st = arg;
+    if (pages >= CKPT_FORCE_PAGES) {
+        sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    } else if (pages >= CKPT_PAGES) {
+        pthread_mutex_lock(&st->ckpt_mu);
+        st->ckpt_wanted = true;
+        pthread_cond_signal(&st->ckpt_cv);
+        pthread_mutex_unlock(&st->ckpt_mu);
+    }
+    return SQLITE_OK;
+}
+
+static void *ckpt_run(void *arg)
+{
+    ward_store_t *st = arg;
+    pthread_mutex_lock(&st->ckpt_mu);
+    for (;;) {
+        while (!st->ckpt_wanted && !st->ckpt_stop)
+            pthread_cond_wait(&st->ckpt_cv, &st->ckpt_mu);
+        if (st->ckpt_stop)
+            break;
+        st->ckpt_wanted = false;
+        pthread_mutex_unlock(&st->ckpt_mu);
+        /* Busy (a checkpoint of the writer's own is running) or blocked by a reader: the next
+         * commit asks again. */
+        sqlite3_wal_checkpoint_v2(st->ckpt_db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        pthread_mutex_lock(&st->ckpt_mu);
+    }
+    pthread_mutex_unlock(&st->ckpt_mu);
+    return NULL;
+}
+
+/* Start the checkpointer of a writer; without it (no thread, no second connection) SQLite's own
+ * autocheckpoint is left in place. */
+static void ckpt_start(ward_store_t *st, const char *path)
+{
+    /* A first read puts the new connection's pager in WAL mode: until then a checkpoint through
+     * it does nothing. */
+    if (sqlite3_open_v2(path, &st->ckpt_db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
+            SQLITE_OK ||
+        sqlite3_exec(st->ckpt_db, "SELECT count(*) FROM sqlite_master", NULL, NULL, NULL) !=
+            SQLITE_OK) {
+        sqlite3_close(st->ckpt_db);
+        st->ckpt_db = NULL;
+        return;
+    }
+    pthread_mutex_init(&st->ckpt_mu, NULL);
+    pthread_cond_init(&st->ckpt_cv, NULL);
+    if (pthread_create(&st->ckpt_thread, NULL, ckpt_run, st) != 0) {
+        pthread_mutex_destroy(&st->ckpt_mu);
+        pthread_cond_destroy(&st->ckpt_cv);
+        sqlite3_close(st->ckpt_db);
+        st->ckpt_db = NULL;
+        return;
+    }
+    st->ckpt_started = true;
+    sqlite3_wal_hook(st->db, on_wal, st); /* replaces the autocheckpoint */
+}
+
+static void ckpt_stop(ward_store_t *st)
+{
+    if (!st->ckpt_started)
+        return;
+    sqlite3_wal_hook(st->db, NULL, NULL);
+    pthread_mutex_lock(&st->ckpt_mu);
+    st->ckpt_stop = true;
+    pthread_cond_signal(&st->ckpt_cv);
+    pthread_mutex_unlock(&st->ckpt_mu);
+    pthread_join(st->ckpt_thread, NULL);
+    pthread_mutex_destroy(&st->ckpt_mu);
+    pthread_cond_destroy(&st->ckpt_cv);
+    /* First: the writer's close is then the last one, and it checkpoints. */
+    sqlite3_close(st->ckpt_db);
+    st->ckpt_db = NULL;
+    st->ckpt_started = false;
+}
 
 /* SQLite's rollback hook: counts every rollback, ours and the automatic ones after an error. */
 static void on_rollback(void *arg)
@@ -237,8 +333,8 @@ ward_store_t *ward_store_open(const char *path, bool readonly, char *err, size_t
     } else {
         /* NOMUTEX: a ward_store_t is used by one thread at a time (store.h), so SQLite's
          * per-connection mutex is pure overhead on the write path. */
-        rc = sqlite3_open_v2(path, &st->db,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+        rc = sqlite3_open_v2(
+            path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     }
     if (rc != SQLITE_OK) {
         snprintf(err, err_len, "database %s: %s", path,
@@ -282,6 +378,8 @@ ward_store_t *ward_store_open(const char *path, bool readonly, char *err, size_t
         ward_store_close(st);
         return NULL;
     }
+    if (!readonly)
+        ckpt_start(st, path);
     return st;
 }
 
@@ -289,6 +387,7 @@ void ward_store_close(ward_store_t *st)
 {
     if (st == NULL)
         return;
+    ckpt_stop(st);
     for (int i = 0; i < S_COUNT_; i++)
         sqlite3_finalize(st->stmt[i]);
     sqlite3_close(st->db);

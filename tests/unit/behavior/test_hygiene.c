@@ -277,6 +277,47 @@ static void test_time_not_synced(void **state)
     assert_string_equal(state_of(fx, "clk-1", WARD_REC_TIME_NOT_SYNCED, ""), "open");
 }
 
+/* A report handled in a transaction that is rolled back leaves no trace, in the database or in
+ * what hygiene remembers of it. */
+static void test_rollback(void **state)
+{
+    fixture_t *fx = *state;
+    tb_report_t r;
+    char topic[] = "ward/v1/rb-1/report";
+    size_t len;
+    report(fx, &r, "rb-1");
+    tb_set(&r, 8, tb_uint(1)); /* times since boot: time_not_synced opens */
+    send(fx, &r, "rb-1", T0);
+    json_t *before = rec(fx, "rb-1", WARD_REC_TIME_NOT_SYNCED, "");
+    assert_non_null(before);
+
+    /* Resolved and a too-short interval opened, then rolled back. */
+    report(fx, &r, "rb-1");
+    tb_set(&r, 20, sysinfo(1, 5u, cbor_build_bool(true)));
+    tb_set(&r, 9, tb_uint(5));
+    uint8_t *buf = tb_encode(&r, &len);
+    assert_int_equal(ward_processor_begin(fx->proc), 0);
+    assert_true(ward_processor_handle(fx->proc, topic, buf, len, T0 + 60000) >= 0);
+    ward_store_rollback(fx->store);
+    free(buf);
+    assert_string_equal(state_of(fx, "rb-1", WARD_REC_TIME_NOT_SYNCED, ""), "open");
+    assert_string_equal(state_of(fx, "rb-1", WARD_REC_REPORT_INTERVAL, "too_short"), "none");
+
+    /* Still unsynced, too short this time for real: open since T0, and the interval opens. */
+    report(fx, &r, "rb-1");
+    tb_set(&r, 8, tb_uint(1));
+    tb_set(&r, 9, tb_uint(5));
+    send(fx, &r, "rb-1", T0 + 120000);
+    json_t *after = rec(fx, "rb-1", WARD_REC_TIME_NOT_SYNCED, "");
+    assert_non_null(after);
+    assert_string_equal(json_string_value(json_object_get(after, "state")), "open");
+    assert_string_equal(json_string_value(json_object_get(after, "first_seen")),
+                        json_string_value(json_object_get(before, "first_seen")));
+    assert_string_equal(state_of(fx, "rb-1", WARD_REC_REPORT_INTERVAL, "too_short"), "open");
+    json_decref(before);
+    json_decref(after);
+}
+
 static void test_flow_table_overflow(void **state)
 {
     fixture_t *fx = *state;
@@ -382,6 +423,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_plaintext_transport, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outdated, setup, teardown),
         cmocka_unit_test_setup_teardown(test_time_not_synced, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rollback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flow_table_overflow, setup, teardown),
         cmocka_unit_test_setup_teardown(test_report_interval, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shared_identity, setup, teardown),

@@ -157,6 +157,58 @@ static void contacts_fold(void **state)
     assert_int_equal(count(fx, sql), 1);
 }
 
+/* A batch (ward_retro_begin .. ward_retro_flush) writes the rows the notes would have written
+ * one by one; a batch that is not flushed (rolled back) leaves nothing behind. */
+static void contacts_fold_batched(void **state)
+{
+    fx_t *fx = *state;
+    int64_t now = ward_now_ms();
+    assert_int_equal(ward_store_begin(fx->store), 0);
+    ward_retro_begin(fx->retro);
+    ward_flow_t f = flow("dev-9", "198.51.100.99", 53, now - 1000, now - 900);
+    assert_int_equal(ward_retro_note(fx->retro, &f), 0); /* a batch that is rolled back */
+    ward_store_rollback(fx->store);
+
+    assert_int_equal(ward_store_begin(fx->store), 0);
+    ward_retro_begin(fx->retro);
+    for (int i = 0; i < 3000; i++) { /* more than the first table holds: it grows */
+        char ip[32];
+        snprintf(ip, sizeof ip, "10.%d.%d.1", i / 250, i % 250);
+        f = flow("dev-2", ip, 80, now - 1000, now - 500);
+        assert_int_equal(ward_retro_note(fx->retro, &f), 0);
+    }
+    f = flow("dev-1", "198.51.100.7", 443, now - 60000, now - 50000);
+    assert_int_equal(ward_retro_note(fx->retro, &f), 0);
+    f = flow("dev-1", "198.51.100.7", 443, now - 120000, now - 110000);
+    assert_int_equal(ward_retro_note(fx->retro, &f), 0);
+    f = flow("dev-1", "198.51.100.7", 443, now - 10000, now - 5000);
+    assert_int_equal(ward_retro_note(fx->retro, &f), 0);
+    f = flow("dev-1", "198.51.100.7", 8443, now - 10000, now - 5000);
+    assert_int_equal(ward_retro_note(fx->retro, &f), 0);
+    f = flow("dev-1", "198.51.100.7", 443, now - 10000, now - 5000);
+    f.initiator = WARD_DIR_INBOUND;
+    assert_int_equal(ward_retro_note(fx->retro, &f), 0);
+    assert_int_equal(count(fx, "SELECT count(*) FROM contacts"), 0); /* not yet written */
+    assert_int_equal(ward_retro_flush(fx->retro), 0);
+    assert_int_equal(ward_store_commit(fx->store), 0);
+    assert_int_equal(count(fx, "SELECT count(*) FROM contacts WHERE device = 'dev-1'"), 3);
+    assert_int_equal(count(fx, "SELECT count(*) FROM contacts WHERE device = 'dev-2'"), 3000);
+    assert_int_equal(count(fx, "SELECT count(*) FROM contacts WHERE device = 'dev-9'"), 0);
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "SELECT first_seen = %lld AND last_seen = %lld FROM contacts WHERE remote_port = 443"
+             " AND direction = %d",
+             (long long)(now - 120000), (long long)(now - 5000), WARD_DIR_OUTBOUND);
+    assert_int_equal(count(fx, sql), 1);
+
+    /* After the flush, notes are written at once again. */
+    assert_int_equal(ward_store_begin(fx->store), 0);
+    f = flow("dev-3", "198.51.100.8", 443, now - 1000, now - 500);
+    assert_int_equal(ward_retro_note(fx->retro, &f), 0);
+    assert_int_equal(ward_store_commit(fx->store), 0);
+    assert_int_equal(count(fx, "SELECT count(*) FROM contacts WHERE device = 'dev-3'"), 1);
+}
+
 static void hunt_new_indicators(void **state)
 {
     fx_t *fx = *state;
@@ -306,6 +358,7 @@ int main(void)
     ward_log_init("test", WARD_LOG_ERROR);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(contacts_fold, setup, teardown),
+        cmocka_unit_test_setup_teardown(contacts_fold_batched, setup, teardown),
         cmocka_unit_test_setup_teardown(hunt_new_indicators, setup, teardown),
         cmocka_unit_test_setup_teardown(rollback_redoes_slice, setup, teardown),
         cmocka_unit_test_setup_teardown(prune_old_contacts, setup, teardown),
