@@ -805,20 +805,23 @@ static int detect_port_scan(ward_behavior_t *b, bdev_t *d, const ward_wire_repor
 {
     int64_t win = (int64_t)c->port_scan.window_s * 1000;
     ENTRY_PRUNE(d->scan, d->n_scan, scan_free, now, win);
-    /* The local service (protocol, port) most of the tracked inbound flows of this report reached
-     * (majority vote, checked below): see the overflow attribution. */
+    /* The probes of this report (inbound SYNs left half-open, inbound UDP left unanswered) and
+     * the local service (protocol, port) most of them reached (majority vote, checked below):
+     * see the overflow attribution. */
     uint32_t svc_cand = 0;
     size_t svc_votes = 0, n_in = 0;
     for (size_t i = 0; i < r->n_flows; i++) {
         const ward_wire_flow_t *f = &r->flows[i];
         if (is_inbound(f) && f->local_port != 0) {
             uint32_t svc = (uint32_t)f->proto << 16 | f->local_port;
-            n_in++;
-            if (svc_votes == 0) {
-                svc_cand = svc;
-                svc_votes = 1;
-            } else {
-                svc_votes = svc == svc_cand ? svc_votes + 1 : svc_votes - 1;
+            if (is_half_open(f) || (f->proto == WARD_IPPROTO_UDP && f->packets_out == 0)) {
+                n_in++;
+                if (svc_votes == 0) {
+                    svc_cand = svc;
+                    svc_votes = 1;
+                } else {
+                    svc_votes = svc == svc_cand ? svc_votes + 1 : svc_votes - 1;
+                }
             }
             scan_ent_t *e = scan_get(d, &f->remote_addr, now, win);
             if (e == NULL)
@@ -838,15 +841,17 @@ static int detect_port_scan(ward_behavior_t *b, bdev_t *d, const ward_wire_repor
                 e->unreach = sat_add(e->unreach, f->packets_out);
         }
     }
-    /* One service took at least 90% of the tracked inbound flows: a flood or a busy service. */
+    /* Probes that show a scan: at least 2 of them, and no service took 90% of them (that is a
+     * flood, or a busy service, on that one port). */
     size_t svc_flows = 0;
     for (size_t i = 0; n_in > 0 && i < r->n_flows; i++) {
         const ward_wire_flow_t *f = &r->flows[i];
         if (is_inbound(f) && f->local_port != 0 &&
+            (is_half_open(f) || (f->proto == WARD_IPPROTO_UDP && f->packets_out == 0)) &&
             ((uint32_t)f->proto << 16 | f->local_port) == svc_cand)
             svc_flows++;
     }
-    bool one_service = n_in > 0 && svc_flows * 10 >= n_in * 9;
+    bool probes_scan = n_in >= 2 && svc_flows * 10 < n_in * 9;
     /* Count each entry's report once; the busiest remote of this report (at least 2 ports)
      * takes the untracked inbound TCP/UDP flows of the overflow summary. */
     scan_ent_t *top = NULL;
@@ -879,12 +884,12 @@ static int detect_port_scan(ward_behavior_t *b, bdev_t *d, const ward_wire_repor
     if (ovf > 0) {
         if (top != NULL && scan_score(top) >= 2) {
             top->overflow = sat_add(top->overflow, ovf);
-        } else if (!one_service) {
-            /* No tracked remote to name: the untracked flows alone, under remote "*". But when
-             * (nearly) every tracked inbound flow of the report went to one local service, the
-             * table was most likely filled by a flood or a busy service on that port (many
-             * sources or source ports), and the untracked flows are more of the same: a scan needs
-             * many local ports, which the overflow summary cannot show, so it does not count. */
+        } else if (probes_scan) {
+            /* No tracked remote to name: the untracked flows alone, under remote "*", but only
+             * when the tracked probes of the same report show a scan's pattern (several local
+             * services). The overflow summary has no ports: untracked flows beside probes of one
+             * service (a SYN flood from spoofed sources), or beside no probes at all (a busy
+             * device), are not evidence of a scan. */
             ward_addr_t none;
             memset(&none, 0, sizeof none);
             scan_ent_t *e = scan_get(d, &none, now, win);

@@ -309,6 +309,21 @@ static void test_flood_overflow_is_not_a_scan(void **state)
     send(fx, &r, "sensor-7", T0);
     assert_int_equal(n_alerts(fx, WARD_ALERT_PORT_SCAN), 0);
     assert_int_equal(n_alerts(fx, WARD_ALERT_SYN_FLOOD), 2);
+
+    /* The next report of that flood: the table is still full of the last report's flows, so no
+     * flood flow is tracked at all; only answered CoAP requests and the overflow. No scan. */
+    report(fx, &r, "sensor-7");
+    add_benign(&r);
+    for (int i = 0; i < 3; i++)
+        tb_add_flow(&r, tb_flow(17, IN, 0, 5683, "198.18.0.30", 40010 + i, 1, 1, 60, 60, 1, 1, -1));
+    tb_add_flow(&r, tb_flow(6, IN, 0, 22, "198.18.0.31", 50000, 12, 14, 900, 1400, 2, 9,
+                            FL(SYN | ACK, SYN | ACK)));
+    ov = cbor_new_definite_array(1);
+    cbor_array_push(ov, cbor_move(tb_uints(5, (uint64_t)6, (uint64_t)2, (uint64_t)1500,
+                                           (uint64_t)1500, (uint64_t)66000)));
+    tb_set(&r, 17, ov);
+    send(fx, &r, "sensor-7", T0 + 30000);
+    assert_int_equal(n_alerts(fx, WARD_ALERT_PORT_SCAN), 0);
 }
 
 /* ---- host sweep --------------------------------------------------------------------------- */
