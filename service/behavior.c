@@ -301,38 +301,59 @@ static uint64_t sat_add(uint64_t a, uint64_t b)
     return a > UINT64_MAX - b ? UINT64_MAX : a + b;
 }
 
+/*
+ * Insert *x into a sorted array of distinct elements (*v, *n, *cap) unless it holds limit elements
+ * (or SET_HARD_MAX). 1 added, 0 present, full or out of memory. The sets of the detectors below
+ * (ports, addresses) are this one function with their own element type and order.
+ */
+static int sset_add(void **v, size_t *n, size_t *cap, size_t size, const void *x,
+                    int (*cmp)(const void *, const void *), size_t limit)
+{
+    size_t lo = 0, hi = *n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = cmp((const char *)*v + mid * size, x);
+        if (c == 0)
+            return 0;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (*n >= limit || *n >= SET_HARD_MAX)
+        return 0;
+    if (*n == *cap) {
+        size_t nc = *cap ? *cap * 2 : 8;
+        void *nv = realloc(*v, nc * size);
+        if (nv == NULL)
+            return 0;
+        *v = nv;
+        *cap = nc;
+    }
+    char *base = *v;
+    memmove(base + (lo + 1) * size, base + lo * size, (*n - lo) * size);
+    memcpy(base + lo * size, x, size);
+    (*n)++;
+    return 1;
+}
+
 typedef struct u32set {
     uint32_t *v;
     size_t n, cap;
 } u32set_t;
 
-/* Insert x (sorted, distinct) unless the set holds limit values. 1 added, 0 present or full. */
+static int u32_cmp(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
 static int u32set_add(u32set_t *s, uint32_t x, size_t limit)
 {
-    size_t lo = 0, hi = s->n;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (s->v[mid] == x)
-            return 0;
-        if (s->v[mid] < x)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    if (s->n >= limit || s->n >= SET_HARD_MAX)
-        return 0;
-    if (s->n == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 16;
-        uint32_t *nv = realloc(s->v, cap * sizeof *nv);
-        if (nv == NULL)
-            return 0;
-        s->v = nv;
-        s->cap = cap;
-    }
-    memmove(&s->v[lo + 1], &s->v[lo], (s->n - lo) * sizeof *s->v);
-    s->v[lo] = x;
-    s->n++;
-    return 1;
+    void *v = s->v;
+    int r = sset_add(&v, &s->n, &s->cap, sizeof x, &x, u32_cmp, limit);
+    s->v = v;
+    return r;
 }
 
 typedef struct addrset {
@@ -345,33 +366,17 @@ static int addr_cmp(const ward_addr_t *a, const ward_addr_t *b)
     return memcmp(a->b, b->b, sizeof a->b);
 }
 
+static int addr_cmp_v(const void *a, const void *b)
+{
+    return addr_cmp(a, b);
+}
+
 static int addrset_add(addrset_t *s, const ward_addr_t *x, size_t limit)
 {
-    size_t lo = 0, hi = s->n;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        int c = addr_cmp(&s->v[mid], x);
-        if (c == 0)
-            return 0;
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    if (s->n >= limit || s->n >= SET_HARD_MAX)
-        return 0;
-    if (s->n == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 8;
-        ward_addr_t *nv = realloc(s->v, cap * sizeof *nv);
-        if (nv == NULL)
-            return 0;
-        s->v = nv;
-        s->cap = cap;
-    }
-    memmove(&s->v[lo + 1], &s->v[lo], (s->n - lo) * sizeof *s->v);
-    s->v[lo] = *x;
-    s->n++;
-    return 1;
+    void *v = s->v;
+    int r = sset_add(&v, &s->n, &s->cap, sizeof *x, x, addr_cmp_v, limit);
+    s->v = v;
+    return r;
 }
 
 /* ---- Per-device state --------------------------------------------------------------------- */

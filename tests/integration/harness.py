@@ -297,19 +297,18 @@ def _utf8(s):
     return struct.pack("!H", len(b)) + b
 
 
-class Publisher:
-    """A minimal MQTT 3.1.1 publisher: QoS 1, waits for each PUBACK. Used by tests that publish
-    reports or configs they build themselves (cbor2), independently of ward's own code."""
+class _MqttClient:
+    """The MQTT 3.1.1 basics the test clients share: CONNECT (clean session, no keepalive) with
+    its CONNACK checked, and reading one packet."""
 
-    def __init__(self, port, client_id="ward-int-pub"):
+    def __init__(self, port, client_id):
         self.sock = socket.create_connection(("127.0.0.1", port), 5)
-        var = _utf8("MQTT") + bytes([4, 0x02]) + struct.pack("!H", 0)  # clean session
+        var = _utf8("MQTT") + bytes([4, 0x02]) + struct.pack("!H", 0)
         payload = _utf8(client_id)
         self.sock.sendall(bytes([0x10]) + _remaining_length(len(var) + len(payload)) + var + payload)
         first, body = self._read_packet()
         if first & 0xF0 != 0x20 or body[1] != 0:
             raise RuntimeError("MQTT CONNACK refused: %r" % body)
-        self.pid = 0
 
     def _recv(self, n):
         buf = b""
@@ -330,6 +329,15 @@ class Publisher:
             if not b & 0x80:
                 break
         return first, self._recv(n) if n else b""
+
+
+class Publisher(_MqttClient):
+    """A minimal MQTT 3.1.1 publisher: QoS 1, waits for each PUBACK. Used by tests that publish
+    reports or configs they build themselves (cbor2), independently of ward's own code."""
+
+    def __init__(self, port, client_id="ward-int-pub"):
+        super().__init__(port, client_id)
+        self.pid = 0
 
     def publish(self, topic, payload, retain=False):
         """PUBLISH at QoS 1 and wait for its PUBACK."""
@@ -359,20 +367,14 @@ def publish_retained(port, topic, payload, client_id="ward-int-rawpub"):
         pub.close()
 
 
-class Subscriber:
+class Subscriber(_MqttClient):
     """Subscribes to topic filters at QoS 0 and records every PUBLISH as (topic, payload, retain).
     Enough MQTT to watch what the agents publish, independently of wardd."""
 
     def __init__(self, port, filters, client_id="ward-int-sub"):
         self.messages = []
         self._lock = threading.Lock()
-        self.sock = socket.create_connection(("127.0.0.1", port), 5)
-        var = _utf8("MQTT") + bytes([4, 0x02]) + struct.pack("!H", 0)  # clean session, no keepalive
-        payload = _utf8(client_id)
-        self.sock.sendall(bytes([0x10]) + _remaining_length(len(var) + len(payload)) + var + payload)
-        t, body = self._read_packet()
-        if t & 0xF0 != 0x20 or body[1] != 0:
-            raise RuntimeError("MQTT CONNACK refused: %r" % body)
+        super().__init__(port, client_id)
         subs = b"".join(_utf8(f) + b"\0" for f in filters)
         pkt = struct.pack("!H", 1) + subs
         self.sock.sendall(bytes([0x82]) + _remaining_length(len(pkt)) + pkt)
@@ -382,26 +384,6 @@ class Subscriber:
         self.sock.settimeout(None)
         self._t = threading.Thread(target=self._loop, daemon=True)
         self._t.start()
-
-    def _recv(self, n):
-        buf = b""
-        while len(buf) < n:
-            chunk = self.sock.recv(n - len(buf))
-            if not chunk:
-                raise EOFError
-            buf += chunk
-        return buf
-
-    def _read_packet(self):
-        first = self._recv(1)[0]
-        n, mult = 0, 1
-        while True:
-            b = self._recv(1)[0]
-            n += (b & 0x7F) * mult
-            mult *= 128
-            if not b & 0x80:
-                break
-        return first, self._recv(n) if n else b""
 
     def _loop(self):
         try:
