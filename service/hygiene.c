@@ -8,8 +8,9 @@
  * Each device's recommendation rows and hygiene_devices row are mirrored in memory too, loaded
  * from the database on the device's first report (per lifetime, or after a rollback): a check
  * whose condition is absent costs no query, and a row is written only when it changes (opened,
- * reopened, new evidence or title, a later last_seen, resolved). Nothing else writes these
- * tables, so the mirror stays exact as long as every transaction commits; a rollback
+ * reopened, new title, a later last_seen, resolved; new evidence alone only once the report's
+ * minute is later than the row's last_seen, as some evidence changes with every report). Nothing
+ * else writes these tables, so the mirror stays exact as long as every transaction commits; a rollback
  * (ward_store_rollbacks) invalidates all mirrors at once by bumping a generation number. All
  * statements are prepared once, for the life of the instance.
  */
@@ -123,6 +124,7 @@ typedef struct rec_row {
     int64_t id;
     int64_t last_seen;
     uint64_t content; /* hash of severity, title, description, remediation, evidence */
+    uint64_t text;    /* hash of severity, title, description, remediation */
     bool open;
     char type[40], key[40];
 } rec_row_t;
@@ -349,15 +351,16 @@ static int q_run(ward_hygiene_t *h, int q, const char *what)
     return rc == SQLITE_DONE ? 0 : db_error(h, what);
 }
 
-static uint64_t rec_content(const char *severity, const char *title, const char *description,
-                            const char *remediation, const char *evidence)
+static uint64_t rec_text(const char *severity, const char *title, const char *description,
+                         const char *remediation)
 {
     uint64_t x = hash_str(HASH_SEED, severity);
     x = hash_str(x, title);
     x = hash_str(x, description);
-    x = hash_str(x, remediation);
-    return hash_str(x, evidence);
+    return hash_str(x, remediation);
 }
+
+#define MINUTE_MS 60000
 
 static rec_row_t *rec_find(ident_t *d, const char *type, const char *key)
 {
@@ -425,7 +428,8 @@ static int mirror_load(ward_hygiene_t *h, ident_t *d)
         row->id = sqlite3_column_int64(s, 0);
         row->open = strcmp(col(s, 3), "open") == 0;
         row->last_seen = sqlite3_column_int64(s, 4);
-        row->content = rec_content(col(s, 5), col(s, 6), col(s, 7), col(s, 8), col(s, 9));
+        row->text = rec_text(col(s, 5), col(s, 6), col(s, 7), col(s, 8));
+        row->content = hash_str(row->text, col(s, 9));
     }
     sqlite3_reset(s);
     sqlite3_clear_bindings(s);
@@ -445,9 +449,17 @@ static int rec_open(ward_hygiene_t *h, const char *device, const rec_t *r, int64
     char *ev = json_dumps(r->evidence, JSON_COMPACT | JSON_SORT_KEYS);
     if (ev == NULL)
         return -1;
-    uint64_t content = rec_content(r->severity, r->title, r->description, r->remediation, ev);
+    uint64_t text = rec_text(r->severity, r->title, r->description, r->remediation);
+    uint64_t content = hash_str(text, ev);
     rec_row_t *row = rec_find(d, r->type, r->key);
     bool was_open = row != NULL && row->open;
+    if (was_open && row->text == text && row->content != content &&
+        now / MINUTE_MS <= row->last_seen / MINUTE_MS) {
+        /* Only the evidence changed (some, like plaintext transport's flow counts, change with
+         * every report): rewritten once the report's minute is later than the row's last_seen. */
+        free(ev);
+        return 0;
+    }
     if (was_open && row->content == content) {
         /* Same text and evidence: only last_seen can move. */
         free(ev);
@@ -481,6 +493,7 @@ static int rec_open(ward_hygiene_t *h, const char *device, const rec_t *r, int64
         row->last_seen = sqlite3_column_int64(s, 1);
         row->open = true;
         row->content = content;
+        row->text = text;
         rc = sqlite3_step(s);
     }
     sqlite3_reset(s);

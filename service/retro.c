@@ -11,6 +11,15 @@
  * written by the flush, one upsert each, just before the batch commits: a device that talks to
  * one server from many ports, or reports twice in a batch, costs one write. The rows written are
  * the ones the notes would have written one by one.
+ *
+ * The flush skips a contact it already wrote recently: a bounded cache (CACHE_SETS x CACHE_WAYS,
+ * set-associative, the way with the oldest last_seen evicted) keeps, per contact, the first and
+ * last time last written. A contact is written again only when its last_seen moves into a later
+ * minute or its first_seen into an earlier one, so contacts.first_seen/last_seen are exact to
+ * the minute (what retro-hunt needs: days). The cache only ever understates the row (the upsert
+ * keeps min/max), so it stays right while transactions commit; any rollback
+ * (ward_store_rollbacks) empties it, and an entry older than the last prune's cut-off counts as
+ * absent (its row may be gone). Notes outside a batch are written at once, without the cache.
  */
 #include "retro.h"
 
@@ -68,6 +77,20 @@ typedef struct pending {
     uint64_t hash;
 } pending_t;
 
+/* A contact as last written by a flush (the row holds at least this span). hash 0 = empty. */
+typedef struct cached {
+    uint64_t hash;
+    int64_t first_ms, last_ms;
+    uint8_t addr[16];
+    uint16_t port_raw;
+    uint8_t proto, initiator;
+    char device[WARD_DEVICE_ID_MAX + 1];
+} cached_t;
+
+#define CACHE_WAYS 4
+#define CACHE_SETS (1u << 16) /* 262,144 contacts, about 30 MB once full */
+#define MINUTE_MS 60000
+
 struct ward_retro {
     ward_store_t *store;
     sqlite3 *db;
@@ -89,6 +112,10 @@ struct ward_retro {
     size_t n_pend, cap_pend;
     uint32_t *slots; /* open addressing over pend: index + 1, 0 = empty */
     size_t n_slots;  /* a power of two, at least twice cap_pend */
+
+    cached_t *cache;         /* CACHE_SETS * CACHE_WAYS, allocated by the first flush */
+    uint64_t rollbacks;      /* ward_store_rollbacks when the cache was last valid */
+    int64_t prune_cutoff_ms; /* rows last seen before this may have been pruned */
 };
 
 static int db_error(ward_retro_t *r, const char *what)
@@ -141,6 +168,7 @@ void ward_retro_free(ward_retro_t *r)
     pthread_mutex_destroy(&r->mu);
     free(r->pend);
     free(r->slots);
+    free(r->cache);
     free(r);
 }
 
@@ -199,7 +227,7 @@ static uint64_t contact_hash(const ward_flow_t *f)
     x = (x ^ f->remote_port_raw) * 0x100000001b3ull;
     x = (x ^ f->proto) * 0x100000001b3ull;
     x = (x ^ f->initiator) * 0x100000001b3ull;
-    return x ^ (x >> 29);
+    return (x ^ (x >> 29)) | 1; /* never 0: 0 marks an empty cache way */
 }
 
 /* Room for one more pending contact; rebuilds the slots when they grow. 0 ok, -1 no memory. */
@@ -236,11 +264,82 @@ void ward_retro_begin(ward_retro_t *r)
     r->batching = true;
 }
 
+static bool cached_is(const cached_t *c, const pending_t *p)
+{
+    const ward_flow_t *f = &p->f;
+    return c->hash == p->hash && c->port_raw == f->remote_port_raw && c->proto == f->proto &&
+           c->initiator == f->initiator &&
+           memcmp(c->addr, f->remote_addr.b, sizeof c->addr) == 0 &&
+           strcmp(c->device, f->device) == 0;
+}
+
+/* The cache entry of p's contact, or NULL. */
+static cached_t *cache_find(ward_retro_t *r, const pending_t *p)
+{
+    cached_t *set = &r->cache[(size_t)(p->hash & (CACHE_SETS - 1)) * CACHE_WAYS];
+    for (int w = 0; w < CACHE_WAYS; w++)
+        if (set[w].hash != 0 && cached_is(&set[w], p))
+            return &set[w];
+    return NULL;
+}
+
+/* Record that p was written (c: its entry, or NULL to take an empty or the stalest way). */
+static void cache_put(ward_retro_t *r, const pending_t *p, cached_t *c)
+{
+    const ward_flow_t *f = &p->f;
+    if (c != NULL) {
+        if (f->first_seen_ms < c->first_ms)
+            c->first_ms = f->first_seen_ms;
+        if (f->last_seen_ms > c->last_ms)
+            c->last_ms = f->last_seen_ms;
+        return;
+    }
+    cached_t *set = &r->cache[(size_t)(p->hash & (CACHE_SETS - 1)) * CACHE_WAYS];
+    c = &set[0];
+    for (int w = 0; w < CACHE_WAYS && c->hash != 0; w++)
+        if (set[w].hash == 0 || set[w].last_ms < c->last_ms)
+            c = &set[w];
+    c->hash = p->hash;
+    c->first_ms = f->first_seen_ms;
+    c->last_ms = f->last_seen_ms;
+    memcpy(c->addr, f->remote_addr.b, sizeof c->addr);
+    c->port_raw = f->remote_port_raw;
+    c->proto = f->proto;
+    c->initiator = f->initiator;
+    snprintf(c->device, sizeof c->device, "%s", f->device);
+}
+
+/* True when the contact's row already holds p's span to the minute. */
+static bool cache_covers(const ward_retro_t *r, const cached_t *c, const pending_t *p)
+{
+    return c != NULL && c->last_ms >= r->prune_cutoff_ms &&
+           p->f.last_seen_ms / MINUTE_MS <= c->last_ms / MINUTE_MS &&
+           p->f.first_seen_ms / MINUTE_MS >= c->first_ms / MINUTE_MS;
+}
+
 int ward_retro_flush(ward_retro_t *r)
 {
     int rc = 0;
-    for (size_t i = 0; rc == 0 && i < r->n_pend; i++)
-        rc = write_contact(r, &r->pend[i].f);
+    uint64_t rollbacks = ward_store_rollbacks(r->store);
+    if (r->cache == NULL) {
+        r->cache = calloc((size_t)CACHE_SETS * CACHE_WAYS, sizeof *r->cache);
+        r->rollbacks = rollbacks;
+    } else if (rollbacks != r->rollbacks) {
+        /* Rows written since may be gone with the transaction that wrote them. */
+        memset(r->cache, 0, (size_t)CACHE_SETS * CACHE_WAYS * sizeof *r->cache);
+        r->rollbacks = rollbacks;
+    }
+    for (size_t i = 0; rc == 0 && i < r->n_pend; i++) {
+        const pending_t *p = &r->pend[i];
+        cached_t *c = r->cache != NULL ? cache_find(r, p) : NULL;
+        if (cache_covers(r, c, p)) {
+            r->st.contacts_cached++;
+            continue;
+        }
+        rc = write_contact(r, &p->f);
+        if (rc == 0 && r->cache != NULL)
+            cache_put(r, p, c);
+    }
     ward_retro_begin(r); /* empty again */
     r->batching = false;
     return rc;
@@ -284,6 +383,8 @@ static int prune(ward_retro_t *r, int64_t now_ms)
     sqlite3_stmt *s = r->stmt[S_PRUNE];
     sqlite3_bind_int64(s, 1, now_ms - r->history_ms);
     sqlite3_bind_int(s, 2, WARD_RETRO_PRUNE_BATCH);
+    if (now_ms - r->history_ms > r->prune_cutoff_ms)
+        r->prune_cutoff_ms = now_ms - r->history_ms;
     int rc = sqlite3_step(s);
     sqlite3_reset(s);
     if (rc != SQLITE_DONE)

@@ -5,7 +5,8 @@
  *
  * History: one row per (device, remote address, remote port, protocol, direction) in the table
  * `contacts` of the wardd database (this module owns it), with the first and last time it was
- * seen; each flow upserts its row. Rows whose last contact is older than the history length
+ * seen; each flow upserts its row, unless the row already holds that minute (the flush's cache,
+ * see ward_retro_flush): first_seen and last_seen are exact to the minute. Rows whose last contact is older than the history length
  * (--history-days, default 7) are pruned every WARD_RETRO_PRUNE_MS, a bounded number at a time.
  *
  *   contacts(device TEXT, remote_addr BLOB(16, IPv4 mapped), remote_port INTEGER (ICMP: type*256
@@ -57,6 +58,7 @@ typedef struct ward_retro_stats {
     uint64_t matched;    /**< contacts that matched */
     uint64_t alerts;     /**< alerts raised or folded by hunts */
     uint64_t pruned;     /**< contacts pruned */
+    uint64_t contacts_cached; /**< flushed contacts not rewritten: row current to the minute */
 } ward_retro_stats_t;
 
 /** Create the table if needed and prepare statements on the store's write connection. */
@@ -82,7 +84,9 @@ void ward_retro_begin(ward_retro_t *r);
 
 /**
  * Write the gathered contacts, one upsert each, and stop gathering (worker, before it commits the
- * batch). 0 ok, -1 store error (the caller rolls the transaction back).
+ * batch). A contact whose row already holds its first and last minute (as last written by a
+ * flush since the last rollback) is not written again: contacts.first_seen and last_seen are
+ * exact to the minute. 0 ok, -1 store error (the caller rolls the transaction back).
  */
 int ward_retro_flush(ward_retro_t *r);
 

@@ -209,6 +209,59 @@ static void contacts_fold_batched(void **state)
     assert_int_equal(count(fx, "SELECT count(*) FROM contacts WHERE device = 'dev-3'"), 1);
 }
 
+/* One batch: begin, note f, flush, commit. */
+static void batch_note(fx_t *fx, const ward_flow_t *f)
+{
+    assert_int_equal(ward_store_begin(fx->store), 0);
+    ward_retro_begin(fx->retro);
+    assert_int_equal(ward_retro_note(fx->retro, f), 0);
+    assert_int_equal(ward_retro_flush(fx->retro), 0);
+    assert_int_equal(ward_store_commit(fx->store), 0);
+}
+
+static int64_t last_seen_of(fx_t *fx, unsigned port)
+{
+    char sql[128];
+    snprintf(sql, sizeof sql, "SELECT last_seen FROM contacts WHERE remote_port = %u", port);
+    return count(fx, sql);
+}
+
+/* A flushed contact is rewritten only when its last_seen moves into a later minute (or its
+ * first_seen into an earlier one); a rollback empties the cache, so a contact whose write was
+ * rolled back is written by the next batch. */
+static void contacts_cached_per_minute(void **state)
+{
+    fx_t *fx = *state;
+    int64_t m = (ward_now_ms() / 60000 - 10) * 60000; /* the start of a past minute */
+    ward_flow_t f = flow("dev-1", "198.51.100.7", 443, m + 1000, m + 2000);
+    batch_note(fx, &f);
+    assert_int_equal(last_seen_of(fx, 443), m + 2000);
+    f = flow("dev-1", "198.51.100.7", 443, m + 3000, m + 59000); /* same minute: not written */
+    batch_note(fx, &f);
+    assert_int_equal(last_seen_of(fx, 443), m + 2000);
+    ward_retro_stats_t st;
+    ward_retro_stats(fx->retro, &st);
+    assert_int_equal(st.contacts_cached, 1);
+    f = flow("dev-1", "198.51.100.7", 443, m + 3000, m + 61000); /* a later minute */
+    batch_note(fx, &f);
+    assert_int_equal(last_seen_of(fx, 443), m + 61000);
+    f = flow("dev-1", "198.51.100.7", 443, m - 1000, m + 61000); /* an earlier first minute */
+    batch_note(fx, &f);
+    assert_int_equal(count(fx, "SELECT first_seen FROM contacts WHERE remote_port = 443"),
+                     m - 1000);
+
+    /* Written, then rolled back: the next batch writes it again. */
+    f = flow("dev-1", "198.51.100.7", 8443, m + 1000, m + 2000);
+    assert_int_equal(ward_store_begin(fx->store), 0);
+    ward_retro_begin(fx->retro);
+    assert_int_equal(ward_retro_note(fx->retro, &f), 0);
+    assert_int_equal(ward_retro_flush(fx->retro), 0);
+    ward_store_rollback(fx->store);
+    assert_int_equal(count(fx, "SELECT count(*) FROM contacts WHERE remote_port = 8443"), 0);
+    batch_note(fx, &f);
+    assert_int_equal(count(fx, "SELECT count(*) FROM contacts WHERE remote_port = 8443"), 1);
+}
+
 static void hunt_new_indicators(void **state)
 {
     fx_t *fx = *state;
@@ -359,6 +412,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(contacts_fold, setup, teardown),
         cmocka_unit_test_setup_teardown(contacts_fold_batched, setup, teardown),
+        cmocka_unit_test_setup_teardown(contacts_cached_per_minute, setup, teardown),
         cmocka_unit_test_setup_teardown(hunt_new_indicators, setup, teardown),
         cmocka_unit_test_setup_teardown(rollback_redoes_slice, setup, teardown),
         cmocka_unit_test_setup_teardown(prune_old_contacts, setup, teardown),
