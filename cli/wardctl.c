@@ -238,6 +238,7 @@ static const col_t device_cols[] = {
     {"BOOT ID", "boot_id", C_INT, true},
     {"REPORTS", "reports", C_INT, true},
     {"FLOWS", "flows", C_INT, true},
+    {"CONFIG REV", "config_rev", C_INT, true},
 };
 
 static const col_t flow_cols[] = {
