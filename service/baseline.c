@@ -4,6 +4,7 @@
  * flow is cheap next to the database write of the same flow); ports are bitmaps.
  */
 #include "baseline.h"
+#include "grow.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -153,14 +154,8 @@ static bool nets_add(nets_t *n, const ward_rule_cidr_t *c)
             return false;
     if (n->n >= WARD_BASELINE_NETS_MAX)
         return false;
-    if (n->n == n->cap) {
-        size_t cap = n->cap ? n->cap * 2 : 16;
-        ward_rule_cidr_t *v = realloc(n->v, cap * sizeof *v);
-        if (v == NULL)
-            return false;
-        n->v = v;
-        n->cap = cap;
-    }
+    if (!WARD_GROW(n->v, n->n, n->cap, 16))
+        return false;
     n->v[n->n++] = *c;
     return true;
 }

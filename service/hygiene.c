@@ -15,6 +15,7 @@
  * statements are prepared once, for the life of the instance.
  */
 #include "hygiene.h"
+#include "grow.h"
 
 #include <ctype.h>
 #include <inttypes.h>
@@ -220,14 +221,8 @@ static group_newest_t *group_get(ward_hygiene_t *h, const char *group)
     for (size_t i = 0; i < h->n_groups; i++)
         if (strcmp(h->groups[i].group, group) == 0)
             return &h->groups[i];
-    if (h->n_groups == h->cap_groups) {
-        size_t cap = h->cap_groups ? h->cap_groups * 2 : 8;
-        group_newest_t *n = realloc(h->groups, cap * sizeof *n);
-        if (n == NULL)
-            return NULL;
-        h->groups = n;
-        h->cap_groups = cap;
-    }
+    if (!WARD_GROW(h->groups, h->n_groups, h->cap_groups, 8))
+        return NULL;
     group_newest_t *g = &h->groups[h->n_groups++];
     memset(g, 0, sizeof *g);
     snprintf(g->group, sizeof g->group, "%s", group);
@@ -372,14 +367,8 @@ static rec_row_t *rec_find(ident_t *d, const char *type, const char *key)
 
 static rec_row_t *rec_add(ident_t *d, const char *type, const char *key)
 {
-    if (d->n_recs == d->cap_recs) {
-        size_t cap = d->cap_recs ? d->cap_recs * 2 : 4;
-        rec_row_t *n = realloc(d->recs, cap * sizeof *n);
-        if (n == NULL)
-            return NULL;
-        d->recs = n;
-        d->cap_recs = cap;
-    }
+    if (!WARD_GROW(d->recs, d->n_recs, d->cap_recs, 4))
+        return NULL;
     rec_row_t *row = &d->recs[d->n_recs++];
     memset(row, 0, sizeof *row);
     snprintf(row->type, sizeof row->type, "%s", type);

@@ -16,6 +16,7 @@
  * always finds its feed set.
  */
 #include "intel.h"
+#include "grow.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -214,14 +215,8 @@ static int cmp_addr_prefix(const ward_indicator_t *a, const ward_indicator_t *b)
 static bool copy_added(ward_intel_added_t *a, const ward_indicator_t *ind,
                        const ward_feedset_t *from, size_t *cap)
 {
-    if (a->count == *cap) {
-        size_t nc = *cap ? *cap * 2 : 64;
-        ward_indicator_t *n = realloc(a->items, nc * sizeof *n);
-        if (n == NULL)
-            return false;
-        a->items = n;
-        *cap = nc;
-    }
+    if (!WARD_GROW(a->items, a->count, *cap, 64))
+        return false;
     ward_indicator_t c = *ind;
     const char *s;
     s = ward_feeds_str(from, ind->source);

@@ -7,6 +7,7 @@
  * never count work that was rolled back.
  */
 #include "process.h"
+#include "grow.h"
 
 #include <inttypes.h>
 #include <pthread.h>
@@ -167,14 +168,8 @@ static uint64_t fnv1a64(const uint8_t *p, size_t n)
 
 static int keep_pending(ward_processor_t *p, const ward_alert_t *a)
 {
-    if (p->n_pending == p->cap_pending) {
-        size_t cap = p->cap_pending ? p->cap_pending * 2 : 16;
-        ward_alert_t *n = realloc(p->pending, cap * sizeof *n);
-        if (n == NULL)
-            return -1;
-        p->pending = n;
-        p->cap_pending = cap;
-    }
+    if (!WARD_GROW(p->pending, p->n_pending, p->cap_pending, 16))
+        return -1;
     p->pending[p->n_pending] = *a;
     json_incref(a->evidence);
     p->n_pending++;

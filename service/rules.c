@@ -10,6 +10,7 @@
  * remotes), no older than the longest window of its group's rules.
  */
 #include "rules.h"
+#include "grow.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -1109,14 +1110,8 @@ static int push_history(ward_rules_device_t *d, const ward_rules_ctx_t *cx, cons
         memmove(d->hist, d->hist + drop, (d->n_hist - drop) * sizeof *d->hist);
         d->n_hist -= drop;
     }
-    if (d->n_hist == d->cap_hist) {
-        size_t cap = d->cap_hist ? d->cap_hist * 2 : 8;
-        hist_t *n = realloc(d->hist, cap * sizeof *n);
-        if (n == NULL)
-            return -1;
-        d->hist = n;
-        d->cap_hist = cap;
-    }
+    if (!WARD_GROW(d->hist, d->n_hist, d->cap_hist, 8))
+        return -1;
     hist_t *h = &d->hist[d->n_hist];
     memset(h, 0, sizeof *h);
     h->t_ms = s->t_ms;

@@ -44,6 +44,7 @@
  * 17 per IPv6 one, the indicator array not counted. docs/intel-index.md has measured figures.
  */
 #include "index.h"
+#include "../grow.h"
 
 #include <stdbool.h>
 #include <stdlib.h>
@@ -447,14 +448,8 @@ typedef struct vec32 {
 
 static bool vec32_push(vec32_t *a, uint32_t x)
 {
-    if (a->n == a->cap) {
-        size_t cap = a->cap ? a->cap * 2 : 64;
-        uint32_t *v = realloc(a->v, cap * sizeof *v);
-        if (v == NULL)
-            return false;
-        a->v = v;
-        a->cap = cap;
-    }
+    if (!WARD_GROW(a->v, a->n, a->cap, 64))
+        return false;
     a->v[a->n++] = x;
     return true;
 }
