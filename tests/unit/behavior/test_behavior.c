@@ -22,7 +22,7 @@
 #include "behavior.h"
 #include "log.h"
 #include "process.h"
-#include "report_build.h"
+#include "proc_fixture.h"
 
 #define T0 1700000060000LL /* receive time of the first report */
 #define SYN 0x02
@@ -33,58 +33,6 @@
 #define FL(out, in) ((long)((out) | ((in) << 8)))
 #define IN 2  /* flow flags: initiator inbound */
 #define OUT 1 /* initiator outbound */
-
-typedef struct fixture {
-    char dir[64];
-    char db[128];
-    ward_store_t *store;
-    ward_processor_t *proc;
-    uint64_t seq;
-} fixture_t;
-
-static int setup(void **state)
-{
-    fixture_t *fx = calloc(1, sizeof *fx);
-    char err[256];
-    tb_tmpdir(fx->dir);
-    snprintf(fx->db, sizeof fx->db, "%s/ward.db", fx->dir);
-    fx->store = ward_store_open(fx->db, false, err, sizeof err);
-    fx->proc = fx->store ? ward_processor_new(fx->store, NULL, NULL) : NULL;
-    fx->seq = 1;
-    *state = fx;
-    return fx->proc ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    fixture_t *fx = *state;
-    ward_processor_free(fx->proc);
-    ward_store_close(fx->store);
-    tb_rmtree(fx->dir);
-    free(fx);
-    return 0;
-}
-
-/* A report of dev with the next sequence number (interval 60 s). */
-static void report(fixture_t *fx, tb_report_t *r, const char *dev)
-{
-    tb_init(r, dev, fx->seq++);
-    tb_set(r, 9, tb_uint(60));
-}
-
-/* Encode, handle in its own transaction at receive time now. */
-static int send(fixture_t *fx, tb_report_t *r, const char *dev, int64_t now)
-{
-    char topic[128];
-    size_t len;
-    snprintf(topic, sizeof topic, "ward/v1/%s/report", dev);
-    uint8_t *buf = tb_encode(r, &len);
-    assert_int_equal(ward_processor_begin(fx->proc), 0);
-    int rc = ward_processor_handle(fx->proc, topic, buf, len, now);
-    assert_int_equal(ward_processor_end(fx->proc), 0);
-    free(buf);
-    return rc;
-}
 
 static json_t *alerts(fixture_t *fx, const char *type)
 {
@@ -140,11 +88,11 @@ static void test_port_scan_syn(void **state)
     int64_t now = T0;
     for (int rep = 0; rep < 2; rep++) {
         tb_report_t r;
-        report(fx, &r, "cam-1");
+        proc_report(fx, &r, "cam-1");
         for (int i = 0; i < 50; i++)
             tb_add_flow(&r, tb_flow(6, IN, 0, 1 + rep * 50 + i, "192.0.2.66", 61000, 1, 1, 40, 44,
                                     2, 2, FL(RST | ACK, SYN)));
-        assert_int_equal(send(fx, &r, "cam-1", now), 0);
+        assert_int_equal(proc_send(fx, &r, "cam-1", now), 0);
         now += 60000;
     }
     json_t *a = alerts(fx, WARD_ALERT_PORT_SCAN);
@@ -173,11 +121,11 @@ static void test_port_scan_connect(void **state)
 {
     fixture_t *fx = *state;
     tb_report_t r;
-    report(fx, &r, "cam-2");
+    proc_report(fx, &r, "cam-2");
     for (int i = 0; i < 25; i++)
         tb_add_flow(&r, tb_flow(6, IN, 0, 1000 + i, "192.0.2.67", 50000 + i, 1, 3, 44, 120, 1, 1,
                                 FL(SYN | ACK, SYN | ACK | RST)));
-    assert_int_equal(send(fx, &r, "cam-2", T0), 0);
+    assert_int_equal(proc_send(fx, &r, "cam-2", T0), 0);
     json_t *a = alerts(fx, WARD_ALERT_PORT_SCAN);
     assert_int_equal(json_array_size(a), 1);
     assert_string_equal(ev_str(json_array_get(a, 0), "remote_addr"), "192.0.2.67");
@@ -190,11 +138,11 @@ static void test_port_scan_udp(void **state)
 {
     fixture_t *fx = *state;
     tb_report_t r;
-    report(fx, &r, "cam-3");
+    proc_report(fx, &r, "cam-3");
     for (int i = 0; i < 10; i++)
         tb_add_flow(&r, tb_flow(17, IN, 0, 2000 + i, "192.0.2.68", 40000, 0, 1, 0, 28, 1, 1, -1));
     tb_add_flow(&r, tb_flow(1, OUT, 0, 0, "192.0.2.68", 0x0303, 40, 0, 2240, 0, 1, 5, -1));
-    assert_int_equal(send(fx, &r, "cam-3", T0), 0);
+    assert_int_equal(proc_send(fx, &r, "cam-3", T0), 0);
     json_t *a = alerts(fx, WARD_ALERT_PORT_SCAN);
     assert_int_equal(json_array_size(a), 1);
     assert_int_equal(ev_int(json_array_get(a, 0), "observed", "icmp_port_unreachable"), 40);
@@ -206,7 +154,7 @@ static void test_port_scan_ipv6(void **state)
 {
     fixture_t *fx = *state;
     tb_report_t r;
-    report(fx, &r, "cam-4");
+    proc_report(fx, &r, "cam-4");
     for (int i = 0; i < 15; i++)
         tb_add_flow(&r, tb_flow(6, IN, 1, 100 + i, "2001:db8:66::9", 60000, 1, 1, 60, 64, 1, 1,
                                 FL(RST | ACK, SYN)));
@@ -214,7 +162,7 @@ static void test_port_scan_ipv6(void **state)
         tb_add_flow(&r,
                     tb_flow(17, IN, 1, 500 + i, "2001:db8:66::9", 60001, 0, 1, 0, 48, 1, 1, -1));
     tb_add_flow(&r, tb_flow(58, OUT, 1, 0, "2001:db8:66::9", 0x0104, 5, 0, 400, 0, 1, 1, -1));
-    assert_int_equal(send(fx, &r, "cam-4", T0), 0);
+    assert_int_equal(proc_send(fx, &r, "cam-4", T0), 0);
     json_t *a = alerts(fx, WARD_ALERT_PORT_SCAN);
     assert_int_equal(json_array_size(a), 1);
     assert_string_equal(ev_str(json_array_get(a, 0), "remote_addr"), "2001:db8:66::9");
@@ -227,24 +175,24 @@ static void test_port_scan_limits(void **state)
 {
     fixture_t *fx = *state;
     tb_report_t r;
-    report(fx, &r, "cam-5");
+    proc_report(fx, &r, "cam-5");
     for (int i = 0; i < 19; i++)
         tb_add_flow(&r, tb_flow(6, IN, 0, 100 + i, "192.0.2.70", 61000, 1, 1, 40, 44, 1, 1,
                                 FL(RST | ACK, SYN)));
-    send(fx, &r, "cam-5", T0);
+    proc_send(fx, &r, "cam-5", T0);
     assert_int_equal(n_alerts(fx, WARD_ALERT_PORT_SCAN), 0);
     /* the 20th, after the 300 s window: starts over, still nothing */
-    report(fx, &r, "cam-5");
+    proc_report(fx, &r, "cam-5");
     tb_add_flow(
         &r, tb_flow(6, IN, 0, 200, "192.0.2.70", 61000, 1, 1, 40, 44, 1, 1, FL(RST | ACK, SYN)));
-    send(fx, &r, "cam-5", T0 + 301000);
+    proc_send(fx, &r, "cam-5", T0 + 301000);
     assert_int_equal(n_alerts(fx, WARD_ALERT_PORT_SCAN), 0);
     /* 19 more within the new window: 20 */
-    report(fx, &r, "cam-5");
+    proc_report(fx, &r, "cam-5");
     for (int i = 0; i < 19; i++)
         tb_add_flow(&r, tb_flow(6, IN, 0, 300 + i, "192.0.2.70", 61000, 1, 1, 40, 44, 1, 1,
                                 FL(RST | ACK, SYN)));
-    send(fx, &r, "cam-5", T0 + 361000);
+    proc_send(fx, &r, "cam-5", T0 + 361000);
     assert_int_equal(n_alerts(fx, WARD_ALERT_PORT_SCAN), 1);
 }
 
@@ -254,7 +202,7 @@ static void test_port_scan_overflow(void **state)
 {
     fixture_t *fx = *state;
     tb_report_t r;
-    report(fx, &r, "cam-6");
+    proc_report(fx, &r, "cam-6");
     for (int i = 0; i < 5; i++)
         tb_add_flow(&r, tb_flow(6, IN, 0, 10 + i, "192.0.2.71", 61000, 1, 1, 40, 44, 1, 1,
                                 FL(RST | ACK, SYN)));
@@ -263,7 +211,7 @@ static void test_port_scan_overflow(void **state)
     cbor_array_push(ov, cbor_move(tb_uints(5, (uint64_t)6, (uint64_t)2, (uint64_t)500,
                                            (uint64_t)500, (uint64_t)22000)));
     tb_set(&r, 17, ov);
-    send(fx, &r, "cam-6", T0);
+    proc_send(fx, &r, "cam-6", T0);
     json_t *a = alerts(fx, WARD_ALERT_PORT_SCAN);
     assert_int_equal(json_array_size(a), 1);
     assert_string_equal(ev_str(json_array_get(a, 0), "remote_addr"), "192.0.2.71");
@@ -278,7 +226,7 @@ static void test_flood_overflow_is_not_a_scan(void **state)
 {
     fixture_t *fx = *state;
     tb_report_t r;
-    report(fx, &r, "cam-7");
+    proc_report(fx, &r, "cam-7");
     for (int i = 0; i < 64; i++)
         tb_add_flow(&r, tb_flow(6, IN, 0, 80, "192.0.2.66", 2000 + i, 1, 1, 44, 40, 1, 1,
                                 FL(RST | ACK, SYN)));
@@ -286,14 +234,14 @@ static void test_flood_overflow_is_not_a_scan(void **state)
     cbor_array_push(ov, cbor_move(tb_uints(5, (uint64_t)6, (uint64_t)2, (uint64_t)256,
                                            (uint64_t)9872, (uint64_t)394880)));
     tb_set(&r, 17, ov);
-    send(fx, &r, "cam-7", T0);
+    proc_send(fx, &r, "cam-7", T0);
     assert_int_equal(n_alerts(fx, WARD_ALERT_PORT_SCAN), 0);
     assert_int_equal(n_alerts(fx, WARD_ALERT_SYN_FLOOD), 1);
 
     /* The same from spoofed sources, while the device's CoAP service gets its usual requests
      * (tools/wardsim's sensor): 58 of 61 tracked inbound flows go to port 80. */
     char ip[32];
-    report(fx, &r, "sensor-7");
+    proc_report(fx, &r, "sensor-7");
     add_benign(&r);
     for (int i = 0; i < 58; i++) {
         snprintf(ip, sizeof ip, "203.0.%d.%d", 100 + i / 200, 1 + i % 200);
@@ -306,13 +254,13 @@ static void test_flood_overflow_is_not_a_scan(void **state)
     cbor_array_push(ov, cbor_move(tb_uints(5, (uint64_t)6, (uint64_t)2, (uint64_t)900,
                                            (uint64_t)900, (uint64_t)39600)));
     tb_set(&r, 17, ov);
-    send(fx, &r, "sensor-7", T0);
+    proc_send(fx, &r, "sensor-7", T0);
     assert_int_equal(n_alerts(fx, WARD_ALERT_PORT_SCAN), 0);
     assert_int_equal(n_alerts(fx, WARD_ALERT_SYN_FLOOD), 2);
 
     /* The next report of that flood: the table is still full of the last report's flows, so no
      * flood flow is tracked at all; only answered CoAP requests and the overflow. No scan. */
-    report(fx, &r, "sensor-7");
+    proc_report(fx, &r, "sensor-7");
     add_benign(&r);
     for (int i = 0; i < 3; i++)
         tb_add_flow(&r, tb_flow(17, IN, 0, 5683, "198.18.0.30", 40010 + i, 1, 1, 60, 60, 1, 1, -1));
@@ -322,7 +270,7 @@ static void test_flood_overflow_is_not_a_scan(void **state)
     cbor_array_push(ov, cbor_move(tb_uints(5, (uint64_t)6, (uint64_t)2, (uint64_t)1500,
                                            (uint64_t)1500, (uint64_t)66000)));
     tb_set(&r, 17, ov);
-    send(fx, &r, "sensor-7", T0 + 30000);
+    proc_send(fx, &r, "sensor-7", T0 + 30000);
     assert_int_equal(n_alerts(fx, WARD_ALERT_PORT_SCAN), 0);
 }
 
@@ -332,13 +280,13 @@ static void test_host_sweep(void **state)
 {
     fixture_t *fx = *state;
     tb_report_t r;
-    report(fx, &r, "dvr-1");
+    proc_report(fx, &r, "dvr-1");
     char ip[32];
     for (int i = 0; i < 30; i++) {
         snprintf(ip, sizeof ip, "100.64.%d.%d", i / 200, 1 + i % 200);
         tb_add_flow(&r, tb_flow(6, OUT, 0, 40000 + i, ip, 23, 2, 0, 120, 0, 1, 3, FL(SYN, 0)));
     }
-    send(fx, &r, "dvr-1", T0);
+    proc_send(fx, &r, "dvr-1", T0);
     json_t *a = alerts(fx, WARD_ALERT_HOST_SWEEP);
     assert_int_equal(json_array_size(a), 1);
     json_t *al = json_array_get(a, 0);
@@ -347,12 +295,12 @@ static void test_host_sweep(void **state)
     assert_string_equal(json_string_value(json_object_get(al, "severity")), "high");
     json_decref(a);
     /* 19 hosts on 2323: just inside */
-    report(fx, &r, "dvr-2");
+    proc_report(fx, &r, "dvr-2");
     for (int i = 0; i < 19; i++) {
         snprintf(ip, sizeof ip, "100.65.0.%d", 1 + i);
         tb_add_flow(&r, tb_flow(6, OUT, 0, 41000 + i, ip, 2323, 2, 0, 120, 0, 1, 3, FL(SYN, 0)));
     }
-    send(fx, &r, "dvr-2", T0);
+    proc_send(fx, &r, "dvr-2", T0);
     assert_int_equal(n_alerts(fx, WARD_ALERT_HOST_SWEEP), 1);
 }
 
@@ -363,14 +311,14 @@ static void test_syn_flood(void **state)
     fixture_t *fx = *state;
     tb_report_t r;
     char ip[32];
-    report(fx, &r, "plc-1");
+    proc_report(fx, &r, "plc-1");
     /* 40 spoofed sources x 6 SYNs each to port 502: 240 >= 200 */
     for (int i = 0; i < 40; i++) {
         snprintf(ip, sizeof ip, "203.0.113.%d", 1 + i);
         tb_add_flow(&r,
                     tb_flow(6, IN, 0, 502, ip, 1024 + i, 6, 6, 264, 240, 0, 9, FL(SYN | ACK, SYN)));
     }
-    send(fx, &r, "plc-1", T0);
+    proc_send(fx, &r, "plc-1", T0);
     json_t *a = alerts(fx, WARD_ALERT_SYN_FLOOD);
     assert_int_equal(json_array_size(a), 1);
     json_t *al = json_array_get(a, 0);
@@ -379,16 +327,16 @@ static void test_syn_flood(void **state)
     assert_int_equal(ev_int(al, "observed", "remotes"), 40);
     json_decref(a);
     /* one remote, 199 SYNs: inside */
-    report(fx, &r, "plc-2");
+    proc_report(fx, &r, "plc-2");
     tb_add_flow(&r, tb_flow(6, IN, 0, 80, "203.0.113.200", 3333, 199, 199, 8000, 8000, 0, 50,
                             FL(SYN | ACK, SYN)));
-    send(fx, &r, "plc-2", T0);
+    proc_send(fx, &r, "plc-2", T0);
     assert_int_equal(n_alerts(fx, WARD_ALERT_SYN_FLOOD), 1);
     /* completed connections do not count */
-    report(fx, &r, "plc-3");
+    proc_report(fx, &r, "plc-3");
     tb_add_flow(&r, tb_flow(6, IN, 0, 80, "203.0.113.201", 3334, 500, 500, 8000, 8000, 0, 50,
                             FL(SYN | ACK, SYN | ACK)));
-    send(fx, &r, "plc-3", T0);
+    proc_send(fx, &r, "plc-3", T0);
     assert_int_equal(n_alerts(fx, WARD_ALERT_SYN_FLOOD), 1);
 }
 
@@ -396,16 +344,16 @@ static void test_icmp_flood(void **state)
 {
     fixture_t *fx = *state;
     tb_report_t r;
-    report(fx, &r, "gw-1");
+    proc_report(fx, &r, "gw-1");
     /* ordinary ping: 60 echo requests a minute */
     tb_add_flow(&r, tb_flow(1, IN, 0, 0, "192.0.2.90", 0x0800, 0, 60, 0, 5040, 0, 59, -1));
     tb_add_flow(&r, tb_flow(1, OUT, 0, 0, "192.0.2.90", 0x0000, 60, 0, 5040, 0, 0, 59, -1));
-    send(fx, &r, "gw-1", T0);
+    proc_send(fx, &r, "gw-1", T0);
     assert_int_equal(n_alerts(fx, WARD_ALERT_ICMP_FLOOD), 0);
     /* ICMPv6 echo flood: 5000 in a minute */
-    report(fx, &r, "gw-1");
+    proc_report(fx, &r, "gw-1");
     tb_add_flow(&r, tb_flow(58, IN, 1, 0, "2001:db8:77::1", 0x8000, 0, 5000, 0, 520000, 0, 59, -1));
-    send(fx, &r, "gw-1", T0 + 120000);
+    proc_send(fx, &r, "gw-1", T0 + 120000);
     json_t *a = alerts(fx, WARD_ALERT_ICMP_FLOOD);
     assert_int_equal(json_array_size(a), 1);
     assert_string_equal(ev_str(json_array_get(a, 0), "remote_addr"), "2001:db8:77::1");
@@ -421,12 +369,12 @@ static void test_brute_force(void **state)
     tb_report_t r;
     /* 12 short SSH connections per report from one remote, two reports: 24 >= 20 */
     for (int rep = 0; rep < 2; rep++) {
-        report(fx, &r, "nvr-1");
+        proc_report(fx, &r, "nvr-1");
         for (int i = 0; i < 12; i++)
             tb_add_flow(&r,
                         tb_flow(6, IN, 0, 22, "198.51.100.23", 40000 + rep * 100 + i, 12, 14, 2400,
                                 2600, 1 + i * 4, 3 + i * 4, FL(SYN | ACK | FIN, SYN | ACK | FIN)));
-        send(fx, &r, "nvr-1", T0 + rep * 60000);
+        proc_send(fx, &r, "nvr-1", T0 + rep * 60000);
     }
     json_t *a = alerts(fx, WARD_ALERT_BRUTE_FORCE);
     assert_int_equal(json_array_size(a), 1);
@@ -437,11 +385,11 @@ static void test_brute_force(void **state)
     assert_int_equal(n_alerts(fx, WARD_ALERT_PORT_SCAN), 0);
     json_decref(a);
     /* long sessions (60 s each) are not brute force */
-    report(fx, &r, "nvr-2");
+    proc_report(fx, &r, "nvr-2");
     for (int i = 0; i < 30; i++)
         tb_add_flow(&r, tb_flow(6, IN, 0, 22, "198.51.100.24", 41000 + i, 12, 14, 2400, 2600, 0, 59,
                                 FL(SYN | ACK, SYN | ACK)));
-    send(fx, &r, "nvr-2", T0);
+    proc_send(fx, &r, "nvr-2", T0);
     assert_int_equal(n_alerts(fx, WARD_ALERT_BRUTE_FORCE), 1);
 }
 
@@ -454,20 +402,20 @@ static void test_exfiltration(void **state)
     int64_t now = T0;
     /* 12 reports of ~10-12 kB out a minute: the device's history */
     for (int i = 0; i < 12; i++) {
-        report(fx, &r, "meter-1");
+        proc_report(fx, &r, "meter-1");
         tb_add_flow(&r, tb_flow(6, OUT, 0, 40000, "198.18.0.10", 8883, 20, 18, 10000 + i * 200,
                                 3000, 0, 59, FL(ACK, ACK)));
-        send(fx, &r, "meter-1", now);
+        proc_send(fx, &r, "meter-1", now);
         now += 60000;
     }
     assert_int_equal(n_alerts(fx, WARD_ALERT_EXFILTRATION), 0);
     /* 2 MB to a new host */
-    report(fx, &r, "meter-1");
+    proc_report(fx, &r, "meter-1");
     tb_add_flow(&r, tb_flow(6, OUT, 0, 40000, "198.18.0.10", 8883, 20, 18, 11000, 3000, 0, 59,
                             FL(ACK, ACK)));
     tb_add_flow(&r, tb_flow(6, OUT, 0, 40001, "192.0.2.200", 443, 1500, 700, 2000000, 40000, 0, 59,
                             FL(SYN | ACK, SYN | ACK)));
-    send(fx, &r, "meter-1", now);
+    proc_send(fx, &r, "meter-1", now);
     json_t *a = alerts(fx, WARD_ALERT_EXFILTRATION);
     assert_int_equal(json_array_size(a), 1);
     assert_string_equal(ev_str(json_array_get(a, 0), "remote_addr"), "192.0.2.200");
@@ -483,19 +431,19 @@ static void test_exfiltration_not_echo_replies(void **state)
     tb_report_t r;
     int64_t now = T0;
     for (int i = 0; i < 12; i++) {
-        report(fx, &r, "meter-2");
+        proc_report(fx, &r, "meter-2");
         tb_add_flow(&r, tb_flow(6, OUT, 0, 40000, "198.18.0.10", 8883, 20, 18, 2600, 3000, 0, 59,
                                 FL(ACK, ACK)));
-        send(fx, &r, "meter-2", now);
+        proc_send(fx, &r, "meter-2", now);
         now += 60000;
     }
-    report(fx, &r, "meter-2");
+    proc_report(fx, &r, "meter-2");
     tb_add_flow(&r, tb_flow(6, OUT, 0, 40000, "198.18.0.10", 8883, 20, 18, 2600, 3000, 0, 59,
                             FL(ACK, ACK)));
     /* inbound echo requests (type 8) and the device's replies (type 0) */
     tb_add_flow(&r, tb_flow(1, IN, 0, 0, "192.0.2.66", 8 << 8, 0, 60000, 0, 5040000, 0, 59, -1));
     tb_add_flow(&r, tb_flow(1, OUT, 0, 0, "192.0.2.66", 0, 60000, 0, 5040000, 0, 0, 59, -1));
-    send(fx, &r, "meter-2", now);
+    proc_send(fx, &r, "meter-2", now);
     assert_int_equal(n_alerts(fx, WARD_ALERT_EXFILTRATION), 0);
     assert_int_equal(n_alerts(fx, WARD_ALERT_ICMP_FLOOD), 1);
 }
@@ -506,18 +454,18 @@ static void test_port_scan_continues_untracked(void **state)
 {
     fixture_t *fx = *state;
     tb_report_t r;
-    report(fx, &r, "cam-8");
+    proc_report(fx, &r, "cam-8");
     for (int i = 0; i < 60; i++)
         tb_add_flow(&r, tb_flow(6, IN, 0, 1 + i, "192.0.2.72", 61000, 1, 1, 40, 44, 1, 1,
                                 FL(RST | ACK, SYN)));
-    send(fx, &r, "cam-8", T0);
-    report(fx, &r, "cam-8");
+    proc_send(fx, &r, "cam-8", T0);
+    proc_report(fx, &r, "cam-8");
     add_benign(&r);
     cbor_item_t *ov = cbor_new_definite_array(1);
     cbor_array_push(ov, cbor_move(tb_uints(5, (uint64_t)6, (uint64_t)2, (uint64_t)900,
                                            (uint64_t)900, (uint64_t)39600)));
     tb_set(&r, 17, ov);
-    send(fx, &r, "cam-8", T0 + 60000);
+    proc_send(fx, &r, "cam-8", T0 + 60000);
     json_t *a = alerts(fx, WARD_ALERT_PORT_SCAN);
     assert_int_equal(json_array_size(a), 1);
     assert_string_equal(ev_str(json_array_get(a, 0), "remote_addr"), "192.0.2.72");
@@ -532,7 +480,7 @@ static void test_host_sweep_many_ports(void **state)
     fixture_t *fx = *state;
     tb_report_t r;
     char ip[32];
-    report(fx, &r, "dvr-3");
+    proc_report(fx, &r, "dvr-3");
     const int ports[] = {23, 2323, 22, 80, 8080, 7547, 5555, 37215};
     for (int p = 0; p < 8; p++)
         for (int i = 0; i < (p < 2 ? 22 : 3); i++) { /* 62 flows: the builder holds 64 */
@@ -540,7 +488,7 @@ static void test_host_sweep_many_ports(void **state)
             tb_add_flow(&r, tb_flow(6, OUT, 0, 40000 + p * 100 + i, ip, ports[p], 2, 0, 120, 0, 1,
                                     3, FL(SYN, 0)));
         }
-    send(fx, &r, "dvr-3", T0);
+    proc_send(fx, &r, "dvr-3", T0);
     assert_int_equal(n_alerts(fx, WARD_ALERT_HOST_SWEEP), 2);
 }
 
@@ -552,29 +500,29 @@ static void test_exfiltration_limits(void **state)
     tb_report_t r;
     int64_t now = T0;
     for (int i = 0; i < 5; i++) {
-        report(fx, &r, "meter-2");
+        proc_report(fx, &r, "meter-2");
         tb_add_flow(&r, tb_flow(6, OUT, 0, 40000, "198.18.0.10", 8883, 20, 18, 1000, 3000, 0, 59,
                                 FL(ACK, ACK)));
-        send(fx, &r, "meter-2", now);
+        proc_send(fx, &r, "meter-2", now);
         now += 60000;
     }
-    report(fx, &r, "meter-2");
+    proc_report(fx, &r, "meter-2");
     tb_add_flow(&r, tb_flow(6, OUT, 0, 40000, "198.18.0.10", 8883, 20, 18, 5000000, 3000, 0, 59,
                             FL(ACK, ACK)));
-    send(fx, &r, "meter-2", now);
+    proc_send(fx, &r, "meter-2", now);
     assert_int_equal(n_alerts(fx, WARD_ALERT_EXFILTRATION), 0);
     for (int i = 0; i < 12; i++) {
         now += 60000;
-        report(fx, &r, "meter-3");
+        proc_report(fx, &r, "meter-3");
         tb_add_flow(&r, tb_flow(6, OUT, 0, 40000, "198.18.0.10", 8883, 20, 18, 1000, 3000, 0, 59,
                                 FL(ACK, ACK)));
-        send(fx, &r, "meter-3", now);
+        proc_send(fx, &r, "meter-3", now);
     }
     /* 100x the usual, but 100 kB < the 1 MiB floor */
-    report(fx, &r, "meter-3");
+    proc_report(fx, &r, "meter-3");
     tb_add_flow(&r, tb_flow(6, OUT, 0, 40000, "198.18.0.10", 8883, 20, 18, 100000, 3000, 0, 59,
                             FL(ACK, ACK)));
-    send(fx, &r, "meter-3", now + 60000);
+    proc_send(fx, &r, "meter-3", now + 60000);
     assert_int_equal(n_alerts(fx, WARD_ALERT_EXFILTRATION), 0);
 }
 
@@ -584,8 +532,8 @@ static void test_silent(void **state)
 {
     fixture_t *fx = *state;
     tb_report_t r;
-    report(fx, &r, "sensor-1"); /* interval 60 s */
-    send(fx, &r, "sensor-1", T0);
+    proc_report(fx, &r, "sensor-1"); /* interval 60 s */
+    proc_send(fx, &r, "sensor-1", T0);
     ward_processor_begin(fx->proc);
     assert_int_equal(ward_processor_tick(fx->proc, T0 + 180000), 0); /* exactly 3 intervals */
     ward_processor_end(fx->proc);
@@ -602,8 +550,8 @@ static void test_silent(void **state)
     assert_int_equal(ev_int(al, "observed", "interval_s"), 60);
     json_decref(a);
     /* it reports again: resolved */
-    report(fx, &r, "sensor-1");
-    send(fx, &r, "sensor-1", T0 + 240000);
+    proc_report(fx, &r, "sensor-1");
+    proc_send(fx, &r, "sensor-1", T0 + 240000);
     a = alerts(fx, WARD_ALERT_SILENT);
     assert_string_equal(json_string_value(json_object_get(json_array_get(a, 0), "state")),
                         "resolved");
@@ -617,14 +565,14 @@ static void test_replay_seq_backwards(void **state)
     fixture_t *fx = *state;
     tb_report_t r;
     fx->seq = 10;
-    report(fx, &r, "lock-1");
-    send(fx, &r, "lock-1", T0);
-    report(fx, &r, "lock-1"); /* 11 */
-    send(fx, &r, "lock-1", T0 + 60000);
+    proc_report(fx, &r, "lock-1");
+    proc_send(fx, &r, "lock-1", T0);
+    proc_report(fx, &r, "lock-1"); /* 11 */
+    proc_send(fx, &r, "lock-1", T0 + 60000);
     assert_int_equal(n_alerts(fx, WARD_ALERT_REPLAY), 0);
     fx->seq = 5; /* same boot, seq 5 never seen: backwards */
-    report(fx, &r, "lock-1");
-    send(fx, &r, "lock-1", T0 + 120000);
+    proc_report(fx, &r, "lock-1");
+    proc_send(fx, &r, "lock-1", T0 + 120000);
     json_t *a = alerts(fx, WARD_ALERT_REPLAY);
     assert_int_equal(json_array_size(a), 1);
     assert_string_equal(ev_str(json_array_get(a, 0), "kind"), "seq_backwards");
@@ -632,9 +580,9 @@ static void test_replay_seq_backwards(void **state)
     json_decref(a);
     /* a new boot may start again at 1 */
     fx->seq = 1;
-    report(fx, &r, "lock-1");
+    proc_report(fx, &r, "lock-1");
     tb_set(&r, 3, tb_uint(0xbeef));
-    send(fx, &r, "lock-1", T0 + 180000);
+    proc_send(fx, &r, "lock-1", T0 + 180000);
     assert_int_equal(n_alerts(fx, WARD_ALERT_REPLAY), 1);
 }
 
@@ -643,18 +591,18 @@ static void test_replay_same_part_different_content(void **state)
     fixture_t *fx = *state;
     tb_report_t r;
     fx->seq = 7;
-    report(fx, &r, "lock-2");
-    send(fx, &r, "lock-2", T0);
+    proc_report(fx, &r, "lock-2");
+    proc_send(fx, &r, "lock-2", T0);
     /* exact redelivery (QoS 1): a duplicate, no alert */
     fx->seq = 7;
-    report(fx, &r, "lock-2");
-    assert_int_equal(send(fx, &r, "lock-2", T0 + 1000), 1);
+    proc_report(fx, &r, "lock-2");
+    assert_int_equal(proc_send(fx, &r, "lock-2", T0 + 1000), 1);
     assert_int_equal(n_alerts(fx, WARD_ALERT_REPLAY), 0);
     /* same (boot, seq, part), other content */
     fx->seq = 7;
-    report(fx, &r, "lock-2");
+    proc_report(fx, &r, "lock-2");
     tb_add_flow(&r, tb_flow(6, OUT, 0, 40000, "192.0.2.5", 443, 1, 1, 60, 60, 0, 0, -1));
-    assert_int_equal(send(fx, &r, "lock-2", T0 + 2000), 1);
+    assert_int_equal(proc_send(fx, &r, "lock-2", T0 + 2000), 1);
     json_t *a = alerts(fx, WARD_ALERT_REPLAY);
     assert_int_equal(json_array_size(a), 1);
     assert_string_equal(ev_str(json_array_get(a, 0), "kind"), "content_differs");
@@ -669,9 +617,9 @@ static void test_benign_raises_nothing(void **state)
     int64_t now = T0;
     for (int i = 0; i < 30; i++) {
         tb_report_t r;
-        report(fx, &r, "thermo-1");
+        proc_report(fx, &r, "thermo-1");
         add_benign(&r);
-        send(fx, &r, "thermo-1", now);
+        proc_send(fx, &r, "thermo-1", now);
         now += 60000;
         ward_processor_begin(fx->proc);
         ward_processor_tick(fx->proc, now - 1000);
@@ -746,26 +694,26 @@ int main(void)
 {
     ward_log_init("test_behavior", WARD_LOG_ERROR);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_port_scan_syn, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_port_scan_connect, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_port_scan_udp, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_port_scan_ipv6, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_port_scan_limits, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_port_scan_overflow, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_flood_overflow_is_not_a_scan, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_exfiltration_not_echo_replies, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_port_scan_continues_untracked, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_host_sweep_many_ports, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_host_sweep, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_syn_flood, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_icmp_flood, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_brute_force, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_exfiltration, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_exfiltration_limits, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_silent, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_replay_seq_backwards, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_replay_same_part_different_content, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_benign_raises_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_port_scan_syn, proc_setup, proc_teardown),
+        cmocka_unit_test_setup_teardown(test_port_scan_connect, proc_setup, proc_teardown),
+        cmocka_unit_test_setup_teardown(test_port_scan_udp, proc_setup, proc_teardown),
+        cmocka_unit_test_setup_teardown(test_port_scan_ipv6, proc_setup, proc_teardown),
+        cmocka_unit_test_setup_teardown(test_port_scan_limits, proc_setup, proc_teardown),
+        cmocka_unit_test_setup_teardown(test_port_scan_overflow, proc_setup, proc_teardown),
+        cmocka_unit_test_setup_teardown(test_flood_overflow_is_not_a_scan, proc_setup, proc_teardown),
+        cmocka_unit_test_setup_teardown(test_exfiltration_not_echo_replies, proc_setup, proc_teardown),
+        cmocka_unit_test_setup_teardown(test_port_scan_continues_untracked, proc_setup, proc_teardown),
+        cmocka_unit_test_setup_teardown(test_host_sweep_many_ports, proc_setup, proc_teardown),
+        cmocka_unit_test_setup_teardown(test_host_sweep, proc_setup, proc_teardown),
+        cmocka_unit_test_setup_teardown(test_syn_flood, proc_setup, proc_teardown),
+        cmocka_unit_test_setup_teardown(test_icmp_flood, proc_setup, proc_teardown),
+        cmocka_unit_test_setup_teardown(test_brute_force, proc_setup, proc_teardown),
+        cmocka_unit_test_setup_teardown(test_exfiltration, proc_setup, proc_teardown),
+        cmocka_unit_test_setup_teardown(test_exfiltration_limits, proc_setup, proc_teardown),
+        cmocka_unit_test_setup_teardown(test_silent, proc_setup, proc_teardown),
+        cmocka_unit_test_setup_teardown(test_replay_seq_backwards, proc_setup, proc_teardown),
+        cmocka_unit_test_setup_teardown(test_replay_same_part_different_content, proc_setup, proc_teardown),
+        cmocka_unit_test_setup_teardown(test_benign_raises_nothing, proc_setup, proc_teardown),
         cmocka_unit_test(test_config_parse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

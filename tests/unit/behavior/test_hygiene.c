@@ -17,60 +17,10 @@
 #include "hygiene.h"
 #include "log.h"
 #include "process.h"
-#include "report_build.h"
+#include "proc_fixture.h"
 
 #define T0 1700000060000LL
 #define HOUR 3600000LL
-
-typedef struct fixture {
-    char dir[64];
-    char db[128];
-    ward_store_t *store;
-    ward_processor_t *proc;
-    uint64_t seq;
-} fixture_t;
-
-static int setup(void **state)
-{
-    fixture_t *fx = calloc(1, sizeof *fx);
-    char err[256];
-    tb_tmpdir(fx->dir);
-    snprintf(fx->db, sizeof fx->db, "%s/ward.db", fx->dir);
-    fx->store = ward_store_open(fx->db, false, err, sizeof err);
-    fx->proc = fx->store ? ward_processor_new(fx->store, NULL, NULL) : NULL;
-    fx->seq = 1;
-    *state = fx;
-    return fx->proc ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    fixture_t *fx = *state;
-    ward_processor_free(fx->proc);
-    ward_store_close(fx->store);
-    tb_rmtree(fx->dir);
-    free(fx);
-    return 0;
-}
-
-static void report(fixture_t *fx, tb_report_t *r, const char *dev)
-{
-    tb_init(r, dev, fx->seq++);
-    tb_set(r, 9, tb_uint(60));
-}
-
-static int send(fixture_t *fx, tb_report_t *r, const char *dev, int64_t now)
-{
-    char topic[128];
-    size_t len;
-    snprintf(topic, sizeof topic, "ward/v1/%s/report", dev);
-    uint8_t *buf = tb_encode(r, &len);
-    assert_int_equal(ward_processor_begin(fx->proc), 0);
-    int rc = ward_processor_handle(fx->proc, topic, buf, len, now);
-    assert_int_equal(ward_processor_end(fx->proc), 0);
-    free(buf);
-    return rc;
-}
 
 /* The recommendation (device, type, key) as wardctl sees it (read-only connection); NULL if
  * none. Caller decrefs. */
@@ -140,9 +90,9 @@ static void test_insecure_service(void **state)
     static const unsigned pr[] = {6, 6, 17, 6};
     static const char *const ad[] = {"0.0.0.0", "10.0.0.2", "0.0.0.0", "127.0.0.1"};
     static const unsigned po[] = {23, 443, 161, 21};
-    report(fx, &r, "cam-1");
+    proc_report(fx, &r, "cam-1");
     tb_set(&r, 19, listening(4, pr, ad, po));
-    assert_int_equal(send(fx, &r, "cam-1", T0), 0);
+    assert_int_equal(proc_send(fx, &r, "cam-1", T0), 0);
     assert_string_equal(state_of(fx, "cam-1", WARD_REC_INSECURE_SERVICE, "tcp/23"), "open");
     assert_string_equal(state_of(fx, "cam-1", WARD_REC_INSECURE_SERVICE, "udp/161"), "open");
     /* FTP bound to loopback only is not reachable: no recommendation */
@@ -154,22 +104,22 @@ static void test_insecure_service(void **state)
     assert_non_null(json_string_value(json_object_get(t, "remediation")));
     json_decref(t);
     /* a report without key 19 says nothing about listening sockets: unchanged */
-    report(fx, &r, "cam-1");
-    send(fx, &r, "cam-1", T0 + 60000);
+    proc_report(fx, &r, "cam-1");
+    proc_send(fx, &r, "cam-1", T0 + 60000);
     assert_string_equal(state_of(fx, "cam-1", WARD_REC_INSECURE_SERVICE, "tcp/23"), "open");
     /* telnet gone, SNMP still there */
-    report(fx, &r, "cam-1");
+    proc_report(fx, &r, "cam-1");
     tb_set(&r, 19, listening(2, pr + 1, ad + 1, po + 1));
-    send(fx, &r, "cam-1", T0 + 120000);
+    proc_send(fx, &r, "cam-1", T0 + 120000);
     assert_string_equal(state_of(fx, "cam-1", WARD_REC_INSECURE_SERVICE, "tcp/23"), "resolved");
     assert_string_equal(state_of(fx, "cam-1", WARD_REC_INSECURE_SERVICE, "udp/161"), "open");
     t = rec(fx, "cam-1", WARD_REC_INSECURE_SERVICE, "tcp/23");
     assert_non_null(json_object_get(t, "resolved_at"));
     json_decref(t);
     /* and back: reopened */
-    report(fx, &r, "cam-1");
+    proc_report(fx, &r, "cam-1");
     tb_set(&r, 19, listening(1, pr, ad, po));
-    send(fx, &r, "cam-1", T0 + 180000);
+    proc_send(fx, &r, "cam-1", T0 + 180000);
     assert_string_equal(state_of(fx, "cam-1", WARD_REC_INSECURE_SERVICE, "tcp/23"), "open");
 }
 
@@ -184,17 +134,17 @@ static void test_open_ports(void **state)
         po[i] = 8000 + i;
         ad[i] = "0.0.0.0";
     }
-    report(fx, &r, "gw-1");
+    proc_report(fx, &r, "gw-1");
     tb_set(&r, 19, listening(8, pr, ad, po)); /* 8: at the limit */
-    send(fx, &r, "gw-1", T0);
+    proc_send(fx, &r, "gw-1", T0);
     assert_string_equal(state_of(fx, "gw-1", WARD_REC_OPEN_PORTS, ""), "none");
-    report(fx, &r, "gw-1");
+    proc_report(fx, &r, "gw-1");
     tb_set(&r, 19, listening(9, pr, ad, po));
-    send(fx, &r, "gw-1", T0 + 60000);
+    proc_send(fx, &r, "gw-1", T0 + 60000);
     assert_string_equal(state_of(fx, "gw-1", WARD_REC_OPEN_PORTS, ""), "open");
-    report(fx, &r, "gw-1");
+    proc_report(fx, &r, "gw-1");
     tb_set(&r, 19, listening(3, pr, ad, po));
-    send(fx, &r, "gw-1", T0 + 120000);
+    proc_send(fx, &r, "gw-1", T0 + 120000);
     assert_string_equal(state_of(fx, "gw-1", WARD_REC_OPEN_PORTS, ""), "resolved");
 }
 
@@ -202,21 +152,21 @@ static void test_plaintext_transport(void **state)
 {
     fixture_t *fx = *state;
     tb_report_t r;
-    report(fx, &r, "plug-1");
+    proc_report(fx, &r, "plug-1");
     tb_set(&r, 20, sysinfo(1, 4u, cbor_build_bool(false)));
     tb_add_flow(&r, tb_flow(6, 1, 0, 40000, "198.18.0.10", 1883, 10, 10, 900, 700, 0, 59, -1));
-    send(fx, &r, "plug-1", T0);
+    proc_send(fx, &r, "plug-1", T0);
     assert_string_equal(state_of(fx, "plug-1", WARD_REC_PLAINTEXT, "report_transport"), "open");
     assert_string_equal(state_of(fx, "plug-1", WARD_REC_PLAINTEXT, "tcp/1883"), "open");
     /* TLS on; no plaintext connection for a minute: the flow one stays open (quiet period) */
-    report(fx, &r, "plug-1");
+    proc_report(fx, &r, "plug-1");
     tb_set(&r, 20, sysinfo(1, 4u, cbor_build_bool(true)));
     tb_add_flow(&r, tb_flow(6, 1, 0, 40001, "198.18.0.10", 8883, 10, 10, 900, 700, 0, 59, -1));
-    send(fx, &r, "plug-1", T0 + 60000);
+    proc_send(fx, &r, "plug-1", T0 + 60000);
     assert_string_equal(state_of(fx, "plug-1", WARD_REC_PLAINTEXT, "report_transport"), "resolved");
     assert_string_equal(state_of(fx, "plug-1", WARD_REC_PLAINTEXT, "tcp/1883"), "open");
-    report(fx, &r, "plug-1");
-    send(fx, &r, "plug-1", T0 + HOUR + 1000);
+    proc_report(fx, &r, "plug-1");
+    proc_send(fx, &r, "plug-1", T0 + HOUR + 1000);
     assert_string_equal(state_of(fx, "plug-1", WARD_REC_PLAINTEXT, "tcp/1883"), "resolved");
 }
 
@@ -224,22 +174,22 @@ static void test_outdated(void **state)
 {
     fixture_t *fx = *state;
     tb_report_t r;
-    report(fx, &r, "old-1"); /* agent 1.2.3 */
+    proc_report(fx, &r, "old-1"); /* agent 1.2.3 */
     tb_set(&r, 20, sysinfo(1, 1u, tb_text("fw-1.9.0")));
-    send(fx, &r, "old-1", T0);
+    proc_send(fx, &r, "old-1", T0);
     assert_string_equal(state_of(fx, "old-1", WARD_REC_OUTDATED_AGENT, ""), "none");
-    report(fx, &r, "new-1");
+    proc_report(fx, &r, "new-1");
     tb_set(&r, 2, tb_text("1.10.0"));
     tb_set(&r, 20, sysinfo(1, 1u, tb_text("2.0.1")));
-    send(fx, &r, "new-1", T0 + 1000);
-    report(fx, &r, "old-1");
-    send(fx, &r, "old-1", T0 + 60000);
+    proc_send(fx, &r, "new-1", T0 + 1000);
+    proc_report(fx, &r, "old-1");
+    proc_send(fx, &r, "old-1", T0 + 60000);
     assert_string_equal(state_of(fx, "old-1", WARD_REC_OUTDATED_AGENT, ""), "open");
     /* "fw-1.9.0" has no leading number: not comparable, no recommendation */
     assert_string_equal(state_of(fx, "old-1", WARD_REC_OUTDATED_FIRMWARE, ""), "none");
-    report(fx, &r, "old-1");
+    proc_report(fx, &r, "old-1");
     tb_set(&r, 20, sysinfo(1, 1u, tb_text("1.9.0")));
-    send(fx, &r, "old-1", T0 + 120000);
+    proc_send(fx, &r, "old-1", T0 + 120000);
     assert_string_equal(state_of(fx, "old-1", WARD_REC_OUTDATED_FIRMWARE, ""), "open");
     json_t *t = rec(fx, "old-1", WARD_REC_OUTDATED_FIRMWARE, "");
     json_t *ev = json_object_get(t, "evidence");
@@ -247,10 +197,10 @@ static void test_outdated(void **state)
     assert_string_equal(json_string_value(json_object_get(ev, "group")), "default");
     json_decref(t);
     /* upgrade both */
-    report(fx, &r, "old-1");
+    proc_report(fx, &r, "old-1");
     tb_set(&r, 2, tb_text("1.10.0"));
     tb_set(&r, 20, sysinfo(1, 1u, tb_text("2.0.1")));
-    send(fx, &r, "old-1", T0 + 180000);
+    proc_send(fx, &r, "old-1", T0 + 180000);
     assert_string_equal(state_of(fx, "old-1", WARD_REC_OUTDATED_AGENT, ""), "resolved");
     assert_string_equal(state_of(fx, "old-1", WARD_REC_OUTDATED_FIRMWARE, ""), "resolved");
     /* the newest itself never is outdated */
@@ -261,19 +211,19 @@ static void test_time_not_synced(void **state)
 {
     fixture_t *fx = *state;
     tb_report_t r;
-    report(fx, &r, "clk-1");
+    proc_report(fx, &r, "clk-1");
     tb_set(&r, 8, tb_uint(1)); /* times since boot */
     tb_set(&r, 5, tb_uint(5000));
     tb_set(&r, 6, tb_uint(65000));
-    send(fx, &r, "clk-1", T0);
+    proc_send(fx, &r, "clk-1", T0);
     assert_string_equal(state_of(fx, "clk-1", WARD_REC_TIME_NOT_SYNCED, ""), "open");
-    report(fx, &r, "clk-1");
+    proc_report(fx, &r, "clk-1");
     tb_set(&r, 20, sysinfo(1, 5u, cbor_build_bool(true)));
-    send(fx, &r, "clk-1", T0 + 60000);
+    proc_send(fx, &r, "clk-1", T0 + 60000);
     assert_string_equal(state_of(fx, "clk-1", WARD_REC_TIME_NOT_SYNCED, ""), "resolved");
-    report(fx, &r, "clk-1");
+    proc_report(fx, &r, "clk-1");
     tb_set(&r, 20, sysinfo(1, 5u, cbor_build_bool(false)));
-    send(fx, &r, "clk-1", T0 + 120000);
+    proc_send(fx, &r, "clk-1", T0 + 120000);
     assert_string_equal(state_of(fx, "clk-1", WARD_REC_TIME_NOT_SYNCED, ""), "open");
 }
 
@@ -285,14 +235,14 @@ static void test_rollback(void **state)
     tb_report_t r;
     char topic[] = "ward/v1/rb-1/report";
     size_t len;
-    report(fx, &r, "rb-1");
+    proc_report(fx, &r, "rb-1");
     tb_set(&r, 8, tb_uint(1)); /* times since boot: time_not_synced opens */
-    send(fx, &r, "rb-1", T0);
+    proc_send(fx, &r, "rb-1", T0);
     json_t *before = rec(fx, "rb-1", WARD_REC_TIME_NOT_SYNCED, "");
     assert_non_null(before);
 
     /* Resolved and a too-short interval opened, then rolled back. */
-    report(fx, &r, "rb-1");
+    proc_report(fx, &r, "rb-1");
     tb_set(&r, 20, sysinfo(1, 5u, cbor_build_bool(true)));
     tb_set(&r, 9, tb_uint(5));
     uint8_t *buf = tb_encode(&r, &len);
@@ -304,10 +254,10 @@ static void test_rollback(void **state)
     assert_string_equal(state_of(fx, "rb-1", WARD_REC_REPORT_INTERVAL, "too_short"), "none");
 
     /* Still unsynced, too short this time for real: open since T0, and the interval opens. */
-    report(fx, &r, "rb-1");
+    proc_report(fx, &r, "rb-1");
     tb_set(&r, 8, tb_uint(1));
     tb_set(&r, 9, tb_uint(5));
-    send(fx, &r, "rb-1", T0 + 120000);
+    proc_send(fx, &r, "rb-1", T0 + 120000);
     json_t *after = rec(fx, "rb-1", WARD_REC_TIME_NOT_SYNCED, "");
     assert_non_null(after);
     assert_string_equal(json_string_value(json_object_get(after, "state")), "open");
@@ -322,13 +272,13 @@ static void test_flow_table_overflow(void **state)
 {
     fixture_t *fx = *state;
     tb_report_t r;
-    report(fx, &r, "hub-1");
+    proc_report(fx, &r, "hub-1");
     tb_set(&r, 20, sysinfo(1, 6u, tb_uint(64)));
     cbor_item_t *ov = cbor_new_definite_array(1);
     cbor_array_push(ov, cbor_move(tb_uints(5, (uint64_t)17, (uint64_t)1, (uint64_t)100,
                                            (uint64_t)300, (uint64_t)20000)));
     tb_set(&r, 17, ov);
-    send(fx, &r, "hub-1", T0);
+    proc_send(fx, &r, "hub-1", T0);
     json_t *t = rec(fx, "hub-1", WARD_REC_FLOW_OVERFLOW, "");
     assert_non_null(t);
     json_t *ev = json_object_get(t, "evidence");
@@ -338,13 +288,13 @@ static void test_flow_table_overflow(void **state)
     assert_string_equal(json_string_value(json_object_get(t, "state")), "open");
     json_decref(t);
     /* no overflow, same capacity: still open (quiet period) */
-    report(fx, &r, "hub-1");
-    send(fx, &r, "hub-1", T0 + 60000);
+    proc_report(fx, &r, "hub-1");
+    proc_send(fx, &r, "hub-1", T0 + 60000);
     assert_string_equal(state_of(fx, "hub-1", WARD_REC_FLOW_OVERFLOW, ""), "open");
     /* a bigger table: resolved at once */
-    report(fx, &r, "hub-1");
+    proc_report(fx, &r, "hub-1");
     tb_set(&r, 20, sysinfo(1, 6u, tb_uint(256)));
-    send(fx, &r, "hub-1", T0 + 120000);
+    proc_send(fx, &r, "hub-1", T0 + 120000);
     assert_string_equal(state_of(fx, "hub-1", WARD_REC_FLOW_OVERFLOW, ""), "resolved");
 }
 
@@ -352,17 +302,17 @@ static void test_report_interval(void **state)
 {
     fixture_t *fx = *state;
     tb_report_t r;
-    report(fx, &r, "chatty-1");
+    proc_report(fx, &r, "chatty-1");
     tb_set(&r, 9, tb_uint(10));
-    send(fx, &r, "chatty-1", T0);
+    proc_send(fx, &r, "chatty-1", T0);
     assert_string_equal(state_of(fx, "chatty-1", WARD_REC_REPORT_INTERVAL, "too_short"), "open");
-    report(fx, &r, "chatty-1"); /* 60 s */
-    send(fx, &r, "chatty-1", T0 + 10000);
+    proc_report(fx, &r, "chatty-1"); /* 60 s */
+    proc_send(fx, &r, "chatty-1", T0 + 10000);
     assert_string_equal(state_of(fx, "chatty-1", WARD_REC_REPORT_INTERVAL, "too_short"),
                         "resolved");
-    report(fx, &r, "chatty-1");
+    proc_report(fx, &r, "chatty-1");
     tb_set(&r, 9, tb_uint(3600));
-    send(fx, &r, "chatty-1", T0 + 70000);
+    proc_send(fx, &r, "chatty-1", T0 + 70000);
     assert_string_equal(state_of(fx, "chatty-1", WARD_REC_REPORT_INTERVAL, "too_long"), "open");
 }
 
@@ -375,7 +325,7 @@ static void test_shared_identity(void **state)
     for (int i = 0; i < 4; i++) {
         tb_init(&r, "clone-1", (uint64_t)(1 + i / 2));
         tb_set(&r, 3, tb_uint(boots[i]));
-        send(fx, &r, "clone-1", T0 + i * 30000);
+        proc_send(fx, &r, "clone-1", T0 + i * 30000);
         if (i == 2)
             assert_string_equal(state_of(fx, "clone-1", WARD_REC_SHARED_IDENTITY, ""), "none");
     }
@@ -387,17 +337,17 @@ static void test_shared_identity(void **state)
     /* one device alone for more than the quiet period: resolved */
     tb_init(&r, "clone-1", 3);
     tb_set(&r, 3, tb_uint(0xb));
-    send(fx, &r, "clone-1", T0 + HOUR + 200000);
+    proc_send(fx, &r, "clone-1", T0 + HOUR + 200000);
     assert_string_equal(state_of(fx, "clone-1", WARD_REC_SHARED_IDENTITY, ""), "resolved");
     /* an ordinary reboot is not shared identity */
     tb_init(&r, "solo-1", 50);
-    send(fx, &r, "solo-1", T0);
+    proc_send(fx, &r, "solo-1", T0);
     tb_init(&r, "solo-1", 1);
     tb_set(&r, 3, tb_uint(0xc0ffee));
-    send(fx, &r, "solo-1", T0 + 60000);
+    proc_send(fx, &r, "solo-1", T0 + 60000);
     tb_init(&r, "solo-1", 2);
     tb_set(&r, 3, tb_uint(0xc0ffee));
-    send(fx, &r, "solo-1", T0 + 120000);
+    proc_send(fx, &r, "solo-1", T0 + 120000);
     assert_string_equal(state_of(fx, "solo-1", WARD_REC_SHARED_IDENTITY, ""), "none");
 }
 
@@ -418,15 +368,15 @@ int main(void)
 {
     ward_log_init("test_hygiene", WARD_LOG_ERROR);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_insecure_service, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_open_ports, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_plaintext_transport, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_outdated, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_time_not_synced, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_rollback, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_flow_table_overflow, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_report_interval, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_shared_identity, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_insecure_service, proc_setup, proc_teardown),
+        cmocka_unit_test_setup_teardown(test_open_ports, proc_setup, proc_teardown),
+        cmocka_unit_test_setup_teardown(test_plaintext_transport, proc_setup, proc_teardown),
+        cmocka_unit_test_setup_teardown(test_outdated, proc_setup, proc_teardown),
+        cmocka_unit_test_setup_teardown(test_time_not_synced, proc_setup, proc_teardown),
+        cmocka_unit_test_setup_teardown(test_rollback, proc_setup, proc_teardown),
+        cmocka_unit_test_setup_teardown(test_flow_table_overflow, proc_setup, proc_teardown),
+        cmocka_unit_test_setup_teardown(test_report_interval, proc_setup, proc_teardown),
+        cmocka_unit_test_setup_teardown(test_shared_identity, proc_setup, proc_teardown),
         cmocka_unit_test(test_version_cmp),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
