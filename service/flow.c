@@ -3,8 +3,39 @@
  */
 #include "flow.h"
 
+#include <stdio.h>
+#include <string.h>
+
 #include "clock.h"
 #include "wire.h"
+
+int64_t ward_flow_time_base(const ward_wire_report_t *r, int64_t received_ms)
+{
+    return r->time_base == WARD_TIME_UNIX ? (int64_t)r->period_start
+                                          : received_ms - (int64_t)(r->period_end - r->period_start);
+}
+
+void ward_flow_from_wire(ward_flow_t *f, const ward_wire_report_t *r, size_t i, const char *device,
+                         int64_t base_ms)
+{
+    const ward_wire_flow_t *w = &r->flows[i];
+    memset(f, 0, sizeof *f);
+    snprintf(f->device, sizeof f->device, "%s", device);
+    f->proto = w->proto;
+    f->initiator = w->initiator;
+    f->local_addr = r->local_addrs[w->local_index];
+    f->local_port = w->local_port;
+    f->remote_addr = w->remote_addr;
+    f->remote_port_raw = w->remote_port;
+    f->packets_in = w->packets_in;
+    f->packets_out = w->packets_out;
+    f->bytes_in = w->bytes_in;
+    f->bytes_out = w->bytes_out;
+    f->first_seen_ms = base_ms + (int64_t)w->first * 1000;
+    f->last_seen_ms = base_ms + (int64_t)w->last * 1000;
+    f->has_tcp_flags = w->has_tcp_flags;
+    f->tcp_flags = w->tcp_flags;
+}
 
 uint16_t ward_flow_remote_port(const ward_flow_t *f)
 {

@@ -14,6 +14,7 @@
 #define WARD_FLOW_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <jansson.h>
@@ -33,6 +34,19 @@ typedef struct ward_flow {
     bool has_tcp_flags;
     uint16_t tcp_flags; /**< out in bits 0-7, in in bits 8-15 */
 } ward_flow_t;
+
+struct ward_wire_report;
+
+/**
+ * The absolute time (ms since the epoch) of a decoded report's period_start: a synced device's
+ * clock is trusted; for one counting from boot, the end of its period is taken to be the moment
+ * the service received the report (received_ms).
+ */
+int64_t ward_flow_time_base(const struct ward_wire_report *r, int64_t received_ms);
+
+/** Flow i of decoded report r of device, with times from base_ms (ward_flow_time_base). */
+void ward_flow_from_wire(ward_flow_t *f, const struct ward_wire_report *r, size_t i,
+                         const char *device, int64_t base_ms);
 
 /** remote_port as stored and shown: 0 for ICMP/ICMPv6, else the port. */
 uint16_t ward_flow_remote_port(const ward_flow_t *f);

@@ -231,8 +231,12 @@ int ward_processor_handle(ward_processor_t *p, const char *topic, const uint8_t 
         ward_wire_report_free(&r);
         return 1;
     }
-    int rc = ward_store_part_seen(p->store, id, r.boot_id, r.seq, r.part_index,
-                                  fnv1a64(payload, len), received_ms);
+    /* Absolute times (flow.h): the device's clock when synced, else the receive time. */
+    int64_t base = ward_flow_time_base(&r, received_ms);
+    uint64_t digest = fnv1a64(payload, len);
+    ward_store_part_t part = {id,     r.boot_id,   r.seq, r.part_index, digest,
+                              received_ms, base, payload, len};
+    int rc = ward_store_part_seen(p->store, &part);
     if (rc <= 0) {
         if (rc == 0) {
             WARD_DEBUG("device %s: duplicate of boot %" PRIu32 " seq %" PRIu64 " part %" PRIu32
@@ -243,8 +247,8 @@ int ward_processor_handle(ward_processor_t *p, const char *topic, const uint8_t 
             uint64_t stored = 0;
             rc = ward_store_part_digest(p->store, id, r.boot_id, r.seq, r.part_index, &stored);
             if (rc == 1)
-                rc = ward_behavior_duplicate(p->behavior, &r, device_behavior(p, id),
-                                             fnv1a64(payload, len), stored, received_ms);
+                rc = ward_behavior_duplicate(p->behavior, &r, device_behavior(p, id), digest,
+                                             stored, received_ms);
             rc = rc < 0 ? -1 : 0;
         }
         ward_wire_report_free(&r);
@@ -252,33 +256,11 @@ int ward_processor_handle(ward_processor_t *p, const char *topic, const uint8_t 
     }
     rc = 0; /* a new part (1 above): from here rc is the result of its writes */
 
-    /* Absolute times: a synced device's clock is trusted; for one counting from boot, the end of
-     * its period is taken to be the moment the service received the report. */
-    int64_t base = r.time_base == WARD_TIME_UNIX
-                       ? (int64_t)r.period_start
-                       : received_ms - (int64_t)(r.period_end - r.period_start);
+    /* The flows are stored with the part (its payload); each is matched here. */
     for (size_t i = 0; rc >= 0 && i < r.n_flows; i++) {
-        const ward_wire_flow_t *w = &r.flows[i];
         ward_flow_t f;
-        memset(&f, 0, sizeof f);
-        memcpy(f.device, id, sizeof f.device);
-        f.proto = w->proto;
-        f.initiator = w->initiator;
-        f.local_addr = r.local_addrs[w->local_index];
-        f.local_port = w->local_port;
-        f.remote_addr = w->remote_addr;
-        f.remote_port_raw = w->remote_port;
-        f.packets_in = w->packets_in;
-        f.packets_out = w->packets_out;
-        f.bytes_in = w->bytes_in;
-        f.bytes_out = w->bytes_out;
-        f.first_seen_ms = base + (int64_t)w->first * 1000;
-        f.last_seen_ms = base + (int64_t)w->last * 1000;
-        f.has_tcp_flags = w->has_tcp_flags;
-        f.tcp_flags = w->tcp_flags;
-        rc = ward_store_flow_insert(p->store, &f, r.boot_id, r.seq);
-        if (rc == 0)
-            rc = check_flow(p, &f);
+        ward_flow_from_wire(&f, &r, i, id, base);
+        rc = check_flow(p, &f);
     }
     /* The overflow summary: traffic the agent counted without a flow entry (table full). Kept
      * beside the flows so that flows + overflow add up to what the device's hook saw. */

@@ -18,15 +18,15 @@
 #include <sqlite3.h>
 
 #include "clock.h"
+#include "grow.h"
 #include "log.h"
 #include "wire.h"
 
-#define SCHEMA_VERSION "1"
+#define SCHEMA_VERSION "2"
 
 enum stmt_id {
     S_PART,
     S_DEVICE,
-    S_FLOW,
     S_ALERT_FIND,
     S_ALERT_INSERT,
     S_ALERT_UPDATE,
@@ -36,8 +36,8 @@ enum stmt_id {
 };
 
 static const char *const stmt_sql[S_COUNT_] = {
-    [S_PART] = "INSERT OR IGNORE INTO report_parts(device, boot_id, seq, part, received, digest) "
-               "VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+    [S_PART] = "INSERT OR IGNORE INTO report_parts(device, boot_id, seq, part, received, digest,"
+               " time_base, payload) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     [S_DEVICE] =
         "INSERT INTO devices(id, first_seen, last_seen, agent_version, boot_id, last_seq, reports,"
         " flows) VALUES(?1, ?2, ?2, ?3, ?4, ?5, 1, ?6) "
@@ -49,11 +49,6 @@ static const char *const stmt_sql[S_COUNT_] = {
         " boot_id = excluded.boot_id,"
         " reports = reports + 1,"
         " flows = flows + excluded.flows",
-    [S_FLOW] = "INSERT INTO flows(device, boot_id, seq, protocol, local_addr, local_port,"
-               " remote_addr, remote_port, icmp_type, icmp_code, initiator, packets_in,"
-               " packets_out, bytes_in, bytes_out, first_seen, last_seen, tcp_flags) "
-               "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,"
-               " ?17, ?18)",
     [S_ALERT_FIND] = "SELECT id, type, severity, device, title, fold_key, first_seen, last_seen,"
                      " count, state, evidence FROM alerts"
                      " WHERE device = ?1 AND type = ?2 AND fold_key = ?3",
@@ -71,6 +66,23 @@ static const char *const stmt_sql[S_COUNT_] = {
                      " WHERE id = ?1 AND boot_id = ?3 AND last_seq = ?4",
 };
 
+/* One row per report part processed, in the order they were stored: the duplicate filter
+ * (report_parts_key) and the flow history (payload; time_base is the absolute time in ms of the
+ * report's period_start). Parts stored by schema 1 have neither: their flows are in table flows. */
+#define REPORT_PARTS_SQL                                                                           \
+    "CREATE TABLE IF NOT EXISTS report_parts("                                                     \
+    " id INTEGER PRIMARY KEY,"                                                                     \
+    " device TEXT NOT NULL,"                                                                       \
+    " boot_id INTEGER NOT NULL,"                                                                   \
+    " seq INTEGER NOT NULL,"                                                                       \
+    " part INTEGER NOT NULL,"                                                                      \
+    " received INTEGER NOT NULL,"                                                                  \
+    " digest INTEGER NOT NULL,"                                                                    \
+    " time_base INTEGER,"                                                                          \
+    " payload BLOB);"                                                                              \
+    "CREATE UNIQUE INDEX IF NOT EXISTS report_parts_key"                                           \
+    " ON report_parts(device, boot_id, seq, part);"
+
 static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
     "CREATE TABLE IF NOT EXISTS devices("
@@ -82,38 +94,9 @@ static const char schema_sql[] =
     " last_seq INTEGER NOT NULL,"
     " reports INTEGER NOT NULL DEFAULT 0,"
     " flows INTEGER NOT NULL DEFAULT 0);"
-    "CREATE TABLE IF NOT EXISTS report_parts("
-    " device TEXT NOT NULL,"
-    " boot_id INTEGER NOT NULL,"
-    " seq INTEGER NOT NULL,"
-    " part INTEGER NOT NULL,"
-    " received INTEGER NOT NULL,"
-    " digest INTEGER NOT NULL,"
-    " PRIMARY KEY(device, boot_id, seq, part)) WITHOUT ROWID;"
-    "CREATE TABLE IF NOT EXISTS flows("
-    " id INTEGER PRIMARY KEY,"
-    " device TEXT NOT NULL,"
-    " boot_id INTEGER NOT NULL,"
-    " seq INTEGER NOT NULL,"
-    " protocol INTEGER NOT NULL,"
-    " local_addr TEXT NOT NULL,"
-    " local_port INTEGER NOT NULL,"
-    " remote_addr TEXT NOT NULL,"
-    " remote_port INTEGER NOT NULL,"
-    " icmp_type INTEGER,"
-    " icmp_code INTEGER,"
-    " initiator TEXT NOT NULL,"
-    " packets_in INTEGER NOT NULL,"
-    " packets_out INTEGER NOT NULL,"
-    " bytes_in INTEGER NOT NULL,"
-    " bytes_out INTEGER NOT NULL,"
-    " first_seen INTEGER NOT NULL,"
-    " last_seen INTEGER NOT NULL,"
-    " tcp_flags INTEGER);"
-    "CREATE INDEX IF NOT EXISTS flows_device_time ON flows(device, first_seen);"
-    /* No query looks flows up by remote address (retro-hunt reads the contacts table): the index
-     * that older databases have only cost every flow insert a second b-tree write. */
-    "DROP INDEX IF EXISTS flows_remote_addr;"
+    /* Schema 2: each part keeps the report as received; the flow history is read back from it
+     * (ward_store_flows_json). A schema 1 database is migrated (migrate_v1) before this runs. */
+    REPORT_PARTS_SQL
     /* The overflow summary of each report (docs/protocol.md 3.3): traffic the agent's flow table
      * had no room for. first/last_seen are the report's period. Added to schema 1 without a
      * version bump: CREATE IF NOT EXISTS adds it to older databases, and readers treat a
@@ -299,6 +282,46 @@ static bool has_column(sqlite3 *db, const char *table, const char *column)
     return found;
 }
 
+static bool table_exists(sqlite3 *db, const char *table)
+{
+    sqlite3_stmt *s = NULL;
+    bool found = false;
+    if (sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1",
+                           -1, &s, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(s, 1, table, -1, SQLITE_STATIC);
+        found = sqlite3_step(s) == SQLITE_ROW;
+    }
+    sqlite3_finalize(s);
+    return found;
+}
+
+/*
+ * Schema 1 kept one row per flow in table flows and report_parts without the reports' bytes. Its
+ * parts move to the schema 2 table (the duplicate filter goes on working); their flows stay in
+ * table flows, which readers go on reading, and which nothing writes any more. One transaction:
+ * an interrupted migration leaves schema 1 as it was.
+ */
+static int migrate_v1(sqlite3 *db, char **msg)
+{
+    if (!table_exists(db, "report_parts") || has_column(db, "report_parts", "payload"))
+        return SQLITE_OK;
+    WARD_INFO("database: moving to schema 2 (report parts keep their bytes; the flows already "
+              "stored stay in table flows)");
+    int rc = sqlite3_exec(db,
+                          "BEGIN IMMEDIATE;"
+                          "ALTER TABLE report_parts RENAME TO report_parts_v1;" REPORT_PARTS_SQL
+                          "INSERT INTO report_parts(device, boot_id, seq, part, received, digest)"
+                          " SELECT device, boot_id, seq, part, received, digest"
+                          " FROM report_parts_v1 ORDER BY received;"
+                          "DROP TABLE report_parts_v1;"
+                          "UPDATE meta SET value = '2' WHERE key = 'schema_version';"
+                          "COMMIT;",
+                          NULL, NULL, msg);
+    if (rc != SQLITE_OK && !sqlite3_get_autocommit(db))
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
 ward_store_t *ward_store_open(const char *path, bool readonly, char *err, size_t err_len)
 {
     ward_store_t *st = calloc(1, sizeof *st);
@@ -347,6 +370,8 @@ ward_store_t *ward_store_open(const char *path, bool readonly, char *err, size_t
     char *msg = NULL;
     if (!readonly) {
         rc = sqlite3_exec(st->db, writer_pragmas, NULL, NULL, &msg);
+        if (rc == SQLITE_OK)
+            rc = migrate_v1(st->db, &msg);
         if (rc == SQLITE_OK)
             rc = sqlite3_exec(st->db, schema_sql, NULL, NULL, &msg);
         /* devices.config_rev (the agent config revision in force, report key 10) came after
@@ -428,16 +453,20 @@ static int run(ward_store_t *st, enum stmt_id id, const char *what)
     return 0;
 }
 
-int ward_store_part_seen(ward_store_t *st, const char *device, uint32_t boot_id, uint64_t seq,
-                         uint32_t part, uint64_t digest, int64_t received_ms)
+int ward_store_part_seen(ward_store_t *st, const ward_store_part_t *p)
 {
     sqlite3_stmt *s = st->stmt[S_PART];
-    sqlite3_bind_text(s, 1, device, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 2, boot_id);
-    sqlite3_bind_int64(s, 3, (sqlite3_int64)seq);
-    sqlite3_bind_int64(s, 4, part);
-    sqlite3_bind_int64(s, 5, received_ms);
-    sqlite3_bind_int64(s, 6, (sqlite3_int64)digest); /* stored as its two's-complement bits */
+    sqlite3_bind_text(s, 1, p->device, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, p->boot_id);
+    sqlite3_bind_int64(s, 3, (sqlite3_int64)p->seq);
+    sqlite3_bind_int64(s, 4, p->part);
+    sqlite3_bind_int64(s, 5, p->received_ms);
+    sqlite3_bind_int64(s, 6, (sqlite3_int64)p->digest); /* stored as its two's-complement bits */
+    sqlite3_bind_int64(s, 7, p->time_base_ms);
+    if (p->payload != NULL)
+        sqlite3_bind_blob(s, 8, p->payload, (int)p->len, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(s, 8);
     if (run(st, S_PART, "record report part") != 0)
         return -1;
     return sqlite3_changes(st->db) > 0 ? 1 : 0;
@@ -464,41 +493,6 @@ int ward_store_device_config_rev(ward_store_t *st, const char *device, uint32_t 
     sqlite3_bind_int64(s, 3, boot_id);
     sqlite3_bind_int64(s, 4, (sqlite3_int64)seq);
     return run(st, S_CONFIG_REV, "update device config revision");
-}
-
-int ward_store_flow_insert(ward_store_t *st, const ward_flow_t *f, uint32_t boot_id, uint64_t seq)
-{
-    char la[WARD_ADDR_STRLEN], ra[WARD_ADDR_STRLEN];
-    sqlite3_stmt *s = st->stmt[S_FLOW];
-    ward_addr_format(&f->local_addr, la, sizeof la);
-    ward_addr_format(&f->remote_addr, ra, sizeof ra);
-    sqlite3_bind_text(s, 1, f->device, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 2, boot_id);
-    sqlite3_bind_int64(s, 3, (sqlite3_int64)seq);
-    sqlite3_bind_int(s, 4, f->proto);
-    sqlite3_bind_text(s, 5, la, -1, SQLITE_STATIC);
-    sqlite3_bind_int(s, 6, f->local_port);
-    sqlite3_bind_text(s, 7, ra, -1, SQLITE_STATIC);
-    sqlite3_bind_int(s, 8, ward_flow_remote_port(f));
-    if (ward_wire_proto_is_icmp(f->proto)) {
-        sqlite3_bind_int(s, 9, f->remote_port_raw >> 8);
-        sqlite3_bind_int(s, 10, f->remote_port_raw & 0xff);
-    } else {
-        sqlite3_bind_null(s, 9);
-        sqlite3_bind_null(s, 10);
-    }
-    sqlite3_bind_text(s, 11, ward_wire_direction_name(f->initiator), -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 12, (sqlite3_int64)f->packets_in);
-    sqlite3_bind_int64(s, 13, (sqlite3_int64)f->packets_out);
-    sqlite3_bind_int64(s, 14, (sqlite3_int64)f->bytes_in);
-    sqlite3_bind_int64(s, 15, (sqlite3_int64)f->bytes_out);
-    sqlite3_bind_int64(s, 16, f->first_seen_ms);
-    sqlite3_bind_int64(s, 17, f->last_seen_ms);
-    if (f->has_tcp_flags)
-        sqlite3_bind_int(s, 18, f->tcp_flags);
-    else
-        sqlite3_bind_null(s, 18);
-    return run(st, S_FLOW, "store flow");
 }
 
 int ward_store_overflow_insert(ward_store_t *st, const char *device, uint32_t boot_id, uint64_t seq,
@@ -710,51 +704,146 @@ json_t *ward_store_devices_json(ward_store_t *st, const char *device)
     return finish(st, s, arr, rc);
 }
 
-json_t *ward_store_flows_json(ward_store_t *st, const char *device, long limit)
+/* The flows read back for wardctl, in the order they were stored (ord), then sorted by time. */
+typedef struct flow_row {
+    ward_flow_t f;
+    size_t ord;
+} flow_row_t;
+
+typedef struct flow_rows {
+    flow_row_t *v;
+    size_t n, cap;
+} flow_rows_t;
+
+static flow_row_t *flow_rows_add(flow_rows_t *rows)
 {
+    if (!WARD_GROW(rows->v, rows->n, rows->cap, 256))
+        return NULL;
+    flow_row_t *r = &rows->v[rows->n];
+    r->ord = rows->n++;
+    return r;
+}
+
+/* Schema 1's flows table, in a migrated database: one row per flow. */
+static int flows_v1(ward_store_t *st, const char *device, flow_rows_t *rows)
+{
+    if (!table_exists(st->db, "flows"))
+        return 0;
     sqlite3_stmt *s = query(st,
                             "SELECT device, protocol, local_addr, local_port, remote_addr,"
                             " remote_port, icmp_type, icmp_code, initiator, packets_in,"
                             " packets_out, bytes_in, bytes_out, first_seen, last_seen, tcp_flags"
-                            " FROM flows WHERE ?1 IS NULL OR device = ?1"
-                            " ORDER BY first_seen, id LIMIT ?2",
-                            device, limit);
+                            " FROM flows WHERE ?1 IS NULL OR device = ?1 ORDER BY id LIMIT ?2",
+                            device, 0);
     if (s == NULL)
-        return NULL;
-    json_t *arr = json_array();
+        return -1;
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        ward_flow_t f;
-        memset(&f, 0, sizeof f);
-        col_text(s, 0, f.device, sizeof f.device);
-        f.proto = (uint8_t)sqlite3_column_int(s, 1);
+        flow_row_t *row = flow_rows_add(rows);
+        if (row == NULL)
+            break;
+        ward_flow_t *f = &row->f;
+        memset(f, 0, sizeof *f);
+        col_text(s, 0, f->device, sizeof f->device);
+        f->proto = (uint8_t)sqlite3_column_int(s, 1);
         const char *la = (const char *)sqlite3_column_text(s, 2);
         const char *ra = (const char *)sqlite3_column_text(s, 4);
-        if (la == NULL || !ward_addr_parse(la, &f.local_addr))
-            memset(&f.local_addr, 0, sizeof f.local_addr);
-        if (ra == NULL || !ward_addr_parse(ra, &f.remote_addr))
-            memset(&f.remote_addr, 0, sizeof f.remote_addr);
-        f.local_port = (uint16_t)sqlite3_column_int(s, 3);
-        if (ward_wire_proto_is_icmp(f.proto))
-            f.remote_port_raw = (uint16_t)((sqlite3_column_int(s, 6) & 0xff) << 8 |
-                                           (sqlite3_column_int(s, 7) & 0xff));
+        if (la == NULL || !ward_addr_parse(la, &f->local_addr))
+            memset(&f->local_addr, 0, sizeof f->local_addr);
+        if (ra == NULL || !ward_addr_parse(ra, &f->remote_addr))
+            memset(&f->remote_addr, 0, sizeof f->remote_addr);
+        f->local_port = (uint16_t)sqlite3_column_int(s, 3);
+        if (ward_wire_proto_is_icmp(f->proto))
+            f->remote_port_raw = (uint16_t)((sqlite3_column_int(s, 6) & 0xff) << 8 |
+                                            (sqlite3_column_int(s, 7) & 0xff));
         else
-            f.remote_port_raw = (uint16_t)sqlite3_column_int(s, 5);
+            f->remote_port_raw = (uint16_t)sqlite3_column_int(s, 5);
         const char *init = (const char *)sqlite3_column_text(s, 8);
-        f.initiator = init && strcmp(init, "outbound") == 0  ? WARD_DIR_OUTBOUND
-                      : init && strcmp(init, "inbound") == 0 ? WARD_DIR_INBOUND
-                                                             : WARD_DIR_UNKNOWN;
-        f.packets_in = (uint64_t)sqlite3_column_int64(s, 9);
-        f.packets_out = (uint64_t)sqlite3_column_int64(s, 10);
-        f.bytes_in = (uint64_t)sqlite3_column_int64(s, 11);
-        f.bytes_out = (uint64_t)sqlite3_column_int64(s, 12);
-        f.first_seen_ms = sqlite3_column_int64(s, 13);
-        f.last_seen_ms = sqlite3_column_int64(s, 14);
-        f.has_tcp_flags = sqlite3_column_type(s, 15) != SQLITE_NULL;
-        f.tcp_flags = (uint16_t)sqlite3_column_int(s, 15);
-        json_array_append_new(arr, ward_flow_json(&f));
+        f->initiator = init && strcmp(init, "outbound") == 0  ? WARD_DIR_OUTBOUND
+                       : init && strcmp(init, "inbound") == 0 ? WARD_DIR_INBOUND
+                                                              : WARD_DIR_UNKNOWN;
+        f->packets_in = (uint64_t)sqlite3_column_int64(s, 9);
+        f->packets_out = (uint64_t)sqlite3_column_int64(s, 10);
+        f->bytes_in = (uint64_t)sqlite3_column_int64(s, 11);
+        f->bytes_out = (uint64_t)sqlite3_column_int64(s, 12);
+        f->first_seen_ms = sqlite3_column_int64(s, 13);
+        f->last_seen_ms = sqlite3_column_int64(s, 14);
+        f->has_tcp_flags = sqlite3_column_type(s, 15) != SQLITE_NULL;
+        f->tcp_flags = (uint16_t)sqlite3_column_int(s, 15);
     }
-    return finish(st, s, arr, rc);
+    sqlite3_finalize(s);
+    if (rc != SQLITE_DONE) {
+        if (rc != SQLITE_ROW)
+            db_error(st, "query");
+        return -1;
+    }
+    return 0;
+}
+
+/* The flows of the parts' payloads, decoded again as wardd decoded them when it stored them. A
+ * payload that no longer decodes (it did when stored) is skipped with a warning. */
+static int flows_v2(ward_store_t *st, const char *device, flow_rows_t *rows)
+{
+    if (!has_column(st->db, "report_parts", "payload"))
+        return 0; /* a schema 1 database that wardd has not opened since: all in table flows */
+    sqlite3_stmt *s = query(st,
+                            "SELECT device, time_base, payload FROM report_parts"
+                            " WHERE (?1 IS NULL OR device = ?1) AND payload IS NOT NULL"
+                            " ORDER BY id LIMIT ?2",
+                            device, 0);
+    if (s == NULL)
+        return -1;
+    int rc;
+    bool ok = true;
+    while (ok && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+        char dev[WARD_DEVICE_ID_MAX + 1], reason[256];
+        col_text(s, 0, dev, sizeof dev);
+        ward_wire_report_t r;
+        const uint8_t *b = sqlite3_column_blob(s, 2);
+        size_t len = (size_t)sqlite3_column_bytes(s, 2);
+        if (ward_wire_decode(b, len, &r, reason, sizeof reason) != WARD_OK) {
+            WARD_WARN("database: a stored report of device %s does not decode: %s", dev, reason);
+            continue;
+        }
+        int64_t base = sqlite3_column_int64(s, 1);
+        for (size_t i = 0; ok && i < r.n_flows; i++) {
+            flow_row_t *row = flow_rows_add(rows);
+            if (row != NULL)
+                ward_flow_from_wire(&row->f, &r, i, dev, base);
+            ok = row != NULL;
+        }
+        ward_wire_report_free(&r);
+    }
+    sqlite3_finalize(s);
+    if (!ok)
+        return -1;
+    if (rc != SQLITE_DONE)
+        return db_error(st, "query");
+    return 0;
+}
+
+static int by_time(const void *a, const void *b)
+{
+    const flow_row_t *x = a, *y = b;
+    if (x->f.first_seen_ms != y->f.first_seen_ms)
+        return x->f.first_seen_ms < y->f.first_seen_ms ? -1 : 1;
+    return x->ord < y->ord ? -1 : x->ord > y->ord;
+}
+
+json_t *ward_store_flows_json(ward_store_t *st, const char *device, long limit)
+{
+    flow_rows_t rows = {NULL, 0, 0};
+    if (flows_v1(st, device, &rows) != 0 || flows_v2(st, device, &rows) != 0) {
+        free(rows.v);
+        return NULL;
+    }
+    if (rows.n > 1)
+        qsort(rows.v, rows.n, sizeof rows.v[0], by_time);
+    json_t *arr = json_array();
+    for (size_t i = 0; arr != NULL && i < rows.n && (limit <= 0 || i < (size_t)limit); i++)
+        json_array_append_new(arr, ward_flow_json(&rows.v[i].f));
+    free(rows.v);
+    return arr;
 }
 
 json_t *ward_store_overflow_json(ward_store_t *st, const char *device, long limit)

@@ -5,22 +5,23 @@
  * explicit transactions (ward_store_begin / ward_store_commit). Readers (wardctl) open their own
  * read-only connection and never create a database.
  *
- * Schema (version 1; times are ms since the Unix epoch, UTC):
- *   meta(key PK, value)                       schema_version = 1
+ * Schema (version 2; times are ms since the Unix epoch, UTC):
+ *   meta(key PK, value)                       schema_version = 2
  *   devices(id PK, first_seen, last_seen, agent_version, boot_id, last_seq, reports, flows,
  *           config_rev)
- *       first/last_seen: service receive time; reports: report parts accepted; flows: rows stored;
- *       config_rev: the agent config revision in force (report key 10; 0 = built-in), from the
- *       newest report (added by ALTER TABLE to databases created before it)
- *   report_parts(device, boot_id, seq, part, received, digest) PK(device, boot_id, seq, part)
- *       one row per part processed: the duplicate filter (survives restarts); digest is a
- *       64-bit FNV-1a of the payload, kept for replay detection
- *   flows(id PK, device, boot_id, seq, protocol, local_addr, local_port, remote_addr, remote_port,
- *         icmp_type, icmp_code, initiator, packets_in, packets_out, bytes_in, bytes_out,
- *         first_seen, last_seen, tcp_flags)
- *       one row per flow per report; addresses as text; remote_port 0 and icmp_type/icmp_code set
- *       for ICMP/ICMPv6 (NULL otherwise); initiator 'inbound'|'outbound'|'unknown';
- *       tcp_flags raw (out bits 0-7, in bits 8-15) or NULL
+ *       first/last_seen: service receive time; reports: report parts accepted; flows: flows in
+ *       them; config_rev: the agent config revision in force (report key 10; 0 = built-in), from
+ *       the newest report (added by ALTER TABLE to databases created before it)
+ *   report_parts(id PK, device, boot_id, seq, part, received, digest, time_base, payload)
+ *       UNIQUE(device, boot_id, seq, part)
+ *       one row per part processed, in the order stored: the duplicate filter (survives
+ *       restarts; digest is a 64-bit FNV-1a of the payload, kept for replay detection) and the
+ *       flow history: payload is the part's CBOR as received, time_base the absolute time of
+ *       its period_start, from which its flows' times are computed (flow.h). One row per report
+ *       instead of one per flow is what lets one writer keep up with a fleet
+ *       (docs/performance.md).
+ *   flows(...)  schema 1 only: one row per flow, kept and still read in a migrated database;
+ *       its report_parts rows have no payload. Nothing writes it any more.
  *   flow_overflow(id PK, device, boot_id, seq, protocol, direction, flows, packets, bytes,
  *                 first_seen, last_seen)
  *       one row per overflow summary entry per report part (traffic the agent's flow table had
@@ -66,9 +67,22 @@ int ward_store_begin(ward_store_t *st);
 int ward_store_commit(ward_store_t *st);
 void ward_store_rollback(ward_store_t *st);
 
-/** Record a report part. 1 = new, 0 = already processed (a duplicate), -1 = error. */
-int ward_store_part_seen(ward_store_t *st, const char *device, uint32_t boot_id, uint64_t seq,
-                         uint32_t part, uint64_t digest, int64_t received_ms);
+/** One report part as received. */
+typedef struct ward_store_part {
+    const char *device;
+    uint32_t boot_id;
+    uint64_t seq;
+    uint32_t part;
+    uint64_t digest;        /**< 64-bit FNV-1a of the payload */
+    int64_t received_ms;
+    int64_t time_base_ms;   /**< absolute time of the report's period_start (ward_flow_time_base) */
+    const uint8_t *payload; /**< the report's CBOR, kept as the flow history (may be NULL) */
+    size_t len;
+} ward_store_part_t;
+
+/** Record a report part and keep its bytes. 1 = new, 0 = already processed (a duplicate: nothing
+ *  written), -1 = error. */
+int ward_store_part_seen(ward_store_t *st, const ward_store_part_t *p);
 
 /** Create or update the device with one more accepted part. 0 ok, -1 error. */
 int ward_store_device_upsert(ward_store_t *st, const ward_store_device_t *d);
@@ -77,9 +91,6 @@ int ward_store_device_upsert(ward_store_t *st, const ward_store_device_t *d);
  *  written only when that report is the device's newest. 0 ok, -1 error. */
 int ward_store_device_config_rev(ward_store_t *st, const char *device, uint32_t boot_id,
                                  uint64_t seq, uint64_t config_rev);
-
-/** Store one flow of report (boot_id, seq). 0 ok, -1 error. */
-int ward_store_flow_insert(ward_store_t *st, const ward_flow_t *f, uint32_t boot_id, uint64_t seq);
 
 struct ward_wire_overflow;
 /** Store one overflow summary entry of report (boot_id, seq) for the period [first_ms, last_ms].
