@@ -123,7 +123,8 @@ typedef struct group_newest {
 /* The in-memory mirror of one recommendation row of a device. */
 typedef struct rec_row {
     int64_t id;
-    int64_t last_seen;
+    int64_t last_seen; /* as in the row: rewritten at most once a minute while open */
+    int64_t seen;      /* the latest report that showed the condition (stale checks) */
     uint64_t content; /* hash of severity, title, description, remediation, evidence */
     uint64_t text;    /* hash of severity, title, description, remediation */
     bool open;
@@ -416,7 +417,7 @@ static int mirror_load(ward_hygiene_t *h, ident_t *d)
         }
         row->id = sqlite3_column_int64(s, 0);
         row->open = strcmp(col(s, 3), "open") == 0;
-        row->last_seen = sqlite3_column_int64(s, 4);
+        row->last_seen = row->seen = sqlite3_column_int64(s, 4);
         row->text = rec_text(col(s, 5), col(s, 6), col(s, 7), col(s, 8));
         row->content = hash_str(row->text, col(s, 9));
     }
@@ -435,25 +436,24 @@ static int mirror_load(ward_hygiene_t *h, ident_t *d)
 static int rec_open(ward_hygiene_t *h, const char *device, const rec_t *r, int64_t now)
 {
     ident_t *d = h->cur;
+    uint64_t text = rec_text(r->severity, r->title, r->description, r->remediation);
+    rec_row_t *row = rec_find(d, r->type, r->key);
+    bool was_open = row != NULL && row->open;
+    if (was_open && row->text == text) {
+        /* Same text: only the evidence (some, like plaintext transport's flow counts, change with
+         * every report) and last_seen can move. Rewritten once the report's minute is later than
+         * the row's last_seen, not for every report. */
+        if (now > row->seen)
+            row->seen = now;
+        if (now / MINUTE_MS <= row->last_seen / MINUTE_MS)
+            return 0;
+    }
     char *ev = json_dumps(r->evidence, JSON_COMPACT | JSON_SORT_KEYS);
     if (ev == NULL)
         return -1;
-    uint64_t text = rec_text(r->severity, r->title, r->description, r->remediation);
     uint64_t content = hash_str(text, ev);
-    rec_row_t *row = rec_find(d, r->type, r->key);
-    bool was_open = row != NULL && row->open;
-    if (was_open && row->text == text && row->content != content &&
-        now / MINUTE_MS <= row->last_seen / MINUTE_MS) {
-        /* Only the evidence changed (some, like plaintext transport's flow counts, change with
-         * every report): rewritten once the report's minute is later than the row's last_seen. */
-        free(ev);
-        return 0;
-    }
     if (was_open && row->content == content) {
-        /* Same text and evidence: only last_seen can move. */
         free(ev);
-        if (now <= row->last_seen)
-            return 0;
         sqlite3_stmt *s = h->q[Q_REC_SEEN];
         sqlite3_bind_int64(s, 1, row->id);
         sqlite3_bind_int64(s, 2, now);
@@ -479,7 +479,7 @@ static int rec_open(ward_hygiene_t *h, const char *device, const rec_t *r, int64
     int rc = sqlite3_step(s);
     if (rc == SQLITE_ROW) {
         row->id = sqlite3_column_int64(s, 0);
-        row->last_seen = sqlite3_column_int64(s, 1);
+        row->last_seen = row->seen = sqlite3_column_int64(s, 1);
         row->open = true;
         row->content = content;
         row->text = text;
@@ -511,7 +511,7 @@ static int rec_resolve_where(ward_hygiene_t *h, const char *device, const char *
     int64_t before = stale_ms > 0 ? now - stale_ms : INT64_MAX;
     for (size_t i = 0; i < d->n_recs; i++) {
         rec_row_t *row = &d->recs[i];
-        if (!row->open || row->last_seen > before || strcmp(row->type, type) != 0 ||
+        if (!row->open || row->seen > before || strcmp(row->type, type) != 0 ||
             (key != NULL && strcmp(row->key, key) != 0))
             continue;
         bool kept = false;
@@ -528,7 +528,7 @@ static int rec_resolve_where(ward_hygiene_t *h, const char *device, const char *
             return -1;
         row->open = false;
         if (now > row->last_seen)
-            row->last_seen = now;
+            row->last_seen = row->seen = now;
         h->resolved++;
     }
     return 0;

@@ -26,29 +26,28 @@
 
 enum stmt_id {
     S_PART,
-    S_DEVICE,
+    S_DEV_LOAD,
+    S_DEV_WRITE,
     S_ALERT_FIND,
     S_ALERT_INSERT,
     S_ALERT_UPDATE,
     S_OVERFLOW,
-    S_CONFIG_REV,
     S_COUNT_
 };
 
 static const char *const stmt_sql[S_COUNT_] = {
     [S_PART] = "INSERT OR IGNORE INTO report_parts(device, boot_id, seq, part, received, digest,"
                " time_base, payload) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-    [S_DEVICE] =
+    /* The devices rows are kept in memory by the writer (dev_get) and written at commit. */
+    [S_DEV_LOAD] = "SELECT first_seen, last_seen, agent_version, boot_id, last_seq, reports, flows,"
+                   " config_rev FROM devices WHERE id = ?1",
+    [S_DEV_WRITE] =
         "INSERT INTO devices(id, first_seen, last_seen, agent_version, boot_id, last_seq, reports,"
-        " flows) VALUES(?1, ?2, ?2, ?3, ?4, ?5, 1, ?6) "
-        "ON CONFLICT(id) DO UPDATE SET "
-        " last_seen = max(last_seen, excluded.last_seen),"
-        " agent_version = excluded.agent_version,"
-        " last_seq = CASE WHEN boot_id = excluded.boot_id"
-        "   THEN max(last_seq, excluded.last_seq) ELSE excluded.last_seq END,"
-        " boot_id = excluded.boot_id,"
-        " reports = reports + 1,"
-        " flows = flows + excluded.flows",
+        " flows, config_rev) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "
+        "ON CONFLICT(id) DO UPDATE SET first_seen = excluded.first_seen,"
+        " last_seen = excluded.last_seen, agent_version = excluded.agent_version,"
+        " boot_id = excluded.boot_id, last_seq = excluded.last_seq, reports = excluded.reports,"
+        " flows = excluded.flows, config_rev = excluded.config_rev",
     [S_ALERT_FIND] = "SELECT id, type, severity, device, title, fold_key, first_seen, last_seen,"
                      " count, state, evidence FROM alerts"
                      " WHERE device = ?1 AND type = ?2 AND fold_key = ?3",
@@ -60,10 +59,6 @@ static const char *const stmt_sql[S_COUNT_] = {
     [S_OVERFLOW] = "INSERT INTO flow_overflow(device, boot_id, seq, protocol, direction, flows,"
                    " packets, bytes, first_seen, last_seen)"
                    " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-    /* Only from the newest report of the device's current boot (priority reports may arrive
-     * ahead of older regular ones). */
-    [S_CONFIG_REV] = "UPDATE devices SET config_rev = ?2"
-                     " WHERE id = ?1 AND boot_id = ?3 AND last_seq = ?4",
 };
 
 /* One row per report part processed, in the order they were stored: the duplicate filter
@@ -151,11 +146,32 @@ static const char writer_pragmas[] = "PRAGMA journal_mode=WAL; PRAGMA synchronou
 #define CKPT_PAGES 4000
 #define CKPT_FORCE_PAGES 10000
 
+/*
+ * The writer's copy of a devices row. A report updates it in memory; the rows changed in a
+ * transaction (the dirty list) are written once each by ward_store_commit, instead of one upsert
+ * per report. Only the writer writes devices, so the copy stays exact while transactions commit;
+ * a rollback (ward_store_rollbacks changes) makes every copy stale: reloaded on next use.
+ */
+typedef struct dev_row {
+    struct dev_row *next, *next_dirty;
+    uint64_t gen; /* valid when == the store's rollbacks */
+    bool exists, dirty;
+    char id[WARD_DEVICE_ID_MAX + 1];
+    char agent_version[WARD_WIRE_TEXT_MAX + 1];
+    uint32_t boot;
+    uint64_t last_seq, reports, flows, config_rev;
+    int64_t first_seen, last_seen;
+} dev_row_t;
+
+#define DEV_BUCKETS 65536
+
 struct ward_store {
     sqlite3 *db;
     bool readonly;
     sqlite3_stmt *stmt[S_COUNT_];
     uint64_t rollbacks; /* transactions rolled back (ward_store_rollbacks) */
+    dev_row_t **devs;   /* writer: DEV_BUCKETS chains */
+    dev_row_t *dirty;   /* writer: rows changed in this transaction */
 
     /* The checkpointer (writer only): ckpt_db is used by its thread only; the flags by both. */
     sqlite3 *ckpt_db;
@@ -248,7 +264,9 @@ static void ckpt_stop(ward_store_t *st)
 /* SQLite's rollback hook: counts every rollback, ours and the automatic ones after an error. */
 static void on_rollback(void *arg)
 {
-    ((ward_store_t *)arg)->rollbacks++;
+    ward_store_t *st = arg;
+    st->rollbacks++;
+    st->dirty = NULL; /* every copy is stale now (dev_row_t.gen) */
 }
 
 uint64_t ward_store_rollbacks(const ward_store_t *st)
@@ -403,6 +421,11 @@ ward_store_t *ward_store_open(const char *path, bool readonly, char *err, size_t
         ward_store_close(st);
         return NULL;
     }
+    if (!readonly && (st->devs = calloc(DEV_BUCKETS, sizeof *st->devs)) == NULL) {
+        snprintf(err, err_len, "out of memory");
+        ward_store_close(st);
+        return NULL;
+    }
     if (!readonly)
         ckpt_start(st, path);
     return st;
@@ -416,6 +439,13 @@ void ward_store_close(ward_store_t *st)
     for (int i = 0; i < S_COUNT_; i++)
         sqlite3_finalize(st->stmt[i]);
     sqlite3_close(st->db);
+    for (size_t i = 0; st->devs != NULL && i < DEV_BUCKETS; i++) {
+        for (dev_row_t *d = st->devs[i], *next; d != NULL; d = next) {
+            next = d->next;
+            free(d);
+        }
+    }
+    free(st->devs);
     free(st);
 }
 
@@ -426,8 +456,14 @@ int ward_store_begin(ward_store_t *st)
     return 0;
 }
 
+static int dev_flush(ward_store_t *st);
+
 int ward_store_commit(ward_store_t *st)
 {
+    if (dev_flush(st) != 0) {
+        ward_store_rollback(st);
+        return -1;
+    }
     if (sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
         db_error(st, "commit");
         ward_store_rollback(st);
@@ -472,27 +508,133 @@ int ward_store_part_seen(ward_store_t *st, const ward_store_part_t *p)
     return sqlite3_changes(st->db) > 0 ? 1 : 0;
 }
 
-int ward_store_device_upsert(ward_store_t *st, const ward_store_device_t *d)
+static void col_text(sqlite3_stmt *s, int col, char *buf, size_t len)
 {
-    sqlite3_stmt *s = st->stmt[S_DEVICE];
-    sqlite3_bind_text(s, 1, d->id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 2, d->seen_ms);
-    sqlite3_bind_text(s, 3, d->agent_version, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 4, d->boot_id);
-    sqlite3_bind_int64(s, 5, (sqlite3_int64)d->seq);
-    sqlite3_bind_int64(s, 6, (sqlite3_int64)d->n_flows);
-    return run(st, S_DEVICE, "update device");
+    const unsigned char *t = sqlite3_column_text(s, col);
+    snprintf(buf, len, "%s", t ? (const char *)t : "");
+}
+
+static uint32_t dev_hash(const char *id)
+{
+    uint32_t h = 2166136261u;
+    for (; *id != '\0'; id++)
+        h = (h ^ (uint8_t)*id) * 16777619u;
+    return h % DEV_BUCKETS;
+}
+
+/* The writer's copy of device id's row (exists false when the table has none). NULL on error. */
+static dev_row_t *dev_get(ward_store_t *st, const char *id)
+{
+    dev_row_t **head = &st->devs[dev_hash(id)], *d = *head;
+    while (d != NULL && strcmp(d->id, id) != 0)
+        d = d->next;
+    if (d != NULL && d->gen == st->rollbacks)
+        return d;
+    if (d == NULL) {
+        if ((d = calloc(1, sizeof *d)) == NULL) {
+            WARD_ERROR("database: out of memory");
+            return NULL;
+        }
+        snprintf(d->id, sizeof d->id, "%s", id);
+        d->next = *head;
+        *head = d;
+    }
+    sqlite3_stmt *s = st->stmt[S_DEV_LOAD];
+    sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    d->exists = rc == SQLITE_ROW;
+    d->dirty = false;
+    if (d->exists) {
+        d->first_seen = sqlite3_column_int64(s, 0);
+        d->last_seen = sqlite3_column_int64(s, 1);
+        col_text(s, 2, d->agent_version, sizeof d->agent_version);
+        d->boot = (uint32_t)sqlite3_column_int64(s, 3);
+        d->last_seq = (uint64_t)sqlite3_column_int64(s, 4);
+        d->reports = (uint64_t)sqlite3_column_int64(s, 5);
+        d->flows = (uint64_t)sqlite3_column_int64(s, 6);
+        d->config_rev = (uint64_t)sqlite3_column_int64(s, 7);
+    }
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        db_error(st, "read device");
+        return NULL;
+    }
+    d->gen = st->rollbacks;
+    return d;
+}
+
+static void dev_touch(ward_store_t *st, dev_row_t *d)
+{
+    if (!d->dirty) {
+        d->dirty = true;
+        d->next_dirty = st->dirty;
+        st->dirty = d;
+    }
+}
+
+/* Write the rows changed in this transaction. */
+static int dev_flush(ward_store_t *st)
+{
+    sqlite3_stmt *s = st->stmt[S_DEV_WRITE];
+    while (st->dirty != NULL) {
+        dev_row_t *d = st->dirty;
+        sqlite3_bind_text(s, 1, d->id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 2, d->first_seen);
+        sqlite3_bind_int64(s, 3, d->last_seen);
+        sqlite3_bind_text(s, 4, d->agent_version, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 5, d->boot);
+        sqlite3_bind_int64(s, 6, (sqlite3_int64)d->last_seq);
+        sqlite3_bind_int64(s, 7, (sqlite3_int64)d->reports);
+        sqlite3_bind_int64(s, 8, (sqlite3_int64)d->flows);
+        sqlite3_bind_int64(s, 9, (sqlite3_int64)d->config_rev);
+        if (run(st, S_DEV_WRITE, "update device") != 0)
+            return -1;
+        st->dirty = d->next_dirty;
+        d->dirty = false;
+        d->exists = true;
+    }
+    return 0;
+}
+
+int ward_store_device_upsert(ward_store_t *st, const ward_store_device_t *u)
+{
+    dev_row_t *d = dev_get(st, u->id);
+    if (d == NULL)
+        return -1;
+    if (!d->exists && !d->dirty) {
+        d->first_seen = d->last_seen = u->seen_ms;
+        d->boot = u->boot_id;
+        d->last_seq = u->seq;
+        d->reports = d->flows = d->config_rev = 0;
+    } else {
+        if (u->seen_ms > d->last_seen)
+            d->last_seen = u->seen_ms;
+        /* The highest seq of the current boot; a new boot starts over. */
+        d->last_seq = d->boot == u->boot_id && d->last_seq > u->seq ? d->last_seq : u->seq;
+        d->boot = u->boot_id;
+    }
+    snprintf(d->agent_version, sizeof d->agent_version, "%s", u->agent_version);
+    d->reports++;
+    d->flows += u->n_flows;
+    dev_touch(st, d);
+    return 0;
 }
 
 int ward_store_device_config_rev(ward_store_t *st, const char *device, uint32_t boot_id,
                                  uint64_t seq, uint64_t config_rev)
 {
-    sqlite3_stmt *s = st->stmt[S_CONFIG_REV];
-    sqlite3_bind_text(s, 1, device, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 2, (sqlite3_int64)config_rev);
-    sqlite3_bind_int64(s, 3, boot_id);
-    sqlite3_bind_int64(s, 4, (sqlite3_int64)seq);
-    return run(st, S_CONFIG_REV, "update device config revision");
+    dev_row_t *d = dev_get(st, device);
+    if (d == NULL)
+        return -1;
+    /* Only from the newest report of the device's current boot (priority reports may arrive
+     * ahead of older regular ones). */
+    if ((d->exists || d->dirty) && d->boot == boot_id && d->last_seq == seq &&
+        d->config_rev != config_rev) {
+        d->config_rev = config_rev;
+        dev_touch(st, d);
+    }
+    return 0;
 }
 
 int ward_store_overflow_insert(ward_store_t *st, const char *device, uint32_t boot_id, uint64_t seq,
@@ -511,12 +653,6 @@ int ward_store_overflow_insert(ward_store_t *st, const char *device, uint32_t bo
     sqlite3_bind_int64(s, 9, first_ms);
     sqlite3_bind_int64(s, 10, last_ms);
     return run(st, S_OVERFLOW, "store overflow summary");
-}
-
-static void col_text(sqlite3_stmt *s, int col, char *buf, size_t len)
-{
-    const unsigned char *t = sqlite3_column_text(s, col);
-    snprintf(buf, len, "%s", t ? (const char *)t : "");
 }
 
 /* Columns: id, type, severity, device, title, fold_key, first_seen, last_seen, count, state,

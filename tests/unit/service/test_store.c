@@ -267,12 +267,62 @@ static void migrate_schema_1(void **state)
     tb_rmtree(dir);
 }
 
+/* The devices rows are written at commit from the writer's copy: a rolled-back transaction
+ * leaves no trace in it, and the copy follows changes made before a restart. */
+static void device_rows_rollback(void **state)
+{
+    (void)state;
+    char dir[64], path[128], err[256];
+    tb_tmpdir(dir);
+    snprintf(path, sizeof path, "%s/ward.db", dir);
+    ward_store_t *st = ward_store_open(path, false, err, sizeof err);
+    assert_non_null(st);
+    ward_store_device_t d = {"dev-1", "1.0.0", 7, 5, 1700000060000, 3};
+    assert_int_equal(ward_store_begin(st), 0);
+    assert_int_equal(ward_store_device_upsert(st, &d), 0);
+    assert_int_equal(ward_store_device_config_rev(st, "dev-1", 7, 5, 4), 0);
+    assert_int_equal(ward_store_commit(st), 0);
+    assert_int_equal(ward_store_begin(st), 0);
+    d.seq = 6;
+    d.agent_version = "9.9.9";
+    assert_int_equal(ward_store_device_upsert(st, &d), 0);
+    assert_int_equal(ward_store_device_config_rev(st, "dev-1", 7, 6, 8), 0);
+    ward_store_rollback(st);
+    assert_int_equal(ward_store_begin(st), 0);
+    d.seq = 2; /* older than 5: last_seq stays 5, and its config_rev is not the newest */
+    d.agent_version = "1.0.1";
+    assert_int_equal(ward_store_device_upsert(st, &d), 0);
+    assert_int_equal(ward_store_device_config_rev(st, "dev-1", 7, 2, 9), 0);
+    assert_int_equal(ward_store_commit(st), 0);
+    ward_store_close(st);
+
+    st = ward_store_open(path, false, err, sizeof err); /* a restart: the copy is read back */
+    assert_non_null(st);
+    assert_int_equal(ward_store_begin(st), 0);
+    d.seq = 5;
+    assert_int_equal(ward_store_device_upsert(st, &d), 0);
+    assert_int_equal(ward_store_commit(st), 0);
+    json_t *devs = ward_store_devices_json(st, NULL);
+    json_t *row = json_array_get(devs, 0);
+    assert_int_equal(json_integer_value(json_object_get(row, "reports")), 3);
+    assert_int_equal(json_integer_value(json_object_get(row, "flows")), 9);
+    assert_int_equal(json_integer_value(json_object_get(row, "last_seq")), 5);
+    assert_int_equal(json_integer_value(json_object_get(row, "config_rev")), 4);
+    assert_string_equal(json_string_value(json_object_get(row, "agent_version")), "1.0.1");
+    assert_string_equal(json_string_value(json_object_get(row, "first_seen")),
+                        "2023-11-14T22:14:20Z");
+    json_decref(devs);
+    ward_store_close(st);
+    tb_rmtree(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(round_trip),
         cmocka_unit_test(reader_errors),
         cmocka_unit_test(migrate_schema_1),
+        cmocka_unit_test(device_rows_rollback),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
