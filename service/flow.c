@@ -11,8 +11,9 @@
 
 int64_t ward_flow_time_base(const ward_wire_report_t *r, int64_t received_ms)
 {
-    return r->time_base == WARD_TIME_UNIX ? (int64_t)r->period_start
-                                          : received_ms - (int64_t)(r->period_end - r->period_start);
+    return r->time_base == WARD_TIME_UNIX
+               ? (int64_t)r->period_start
+               : received_ms - (int64_t)(r->period_end - r->period_start);
 }
 
 void ward_flow_from_wire(ward_flow_t *f, const ward_wire_report_t *r, size_t i, const char *device,

@@ -10,9 +10,9 @@
  * whose condition is absent costs no query, and a row is written only when it changes (opened,
  * reopened, new title, a later last_seen, resolved; new evidence alone only once the report's
  * minute is later than the row's last_seen, as some evidence changes with every report). Nothing
- * else writes these tables, so the mirror stays exact as long as every transaction commits; a rollback
- * (ward_store_rollbacks) invalidates all mirrors at once by bumping a generation number. All
- * statements are prepared once, for the life of the instance.
+ * else writes these tables, so the mirror stays exact as long as every transaction commits; a
+ * rollback (ward_store_rollbacks) invalidates all mirrors at once by bumping a generation number.
+ * All statements are prepared once, for the life of the instance.
  */
 #include "hygiene.h"
 #include "grow.h"
@@ -125,8 +125,8 @@ typedef struct rec_row {
     int64_t id;
     int64_t last_seen; /* as in the row: rewritten at most once a minute while open */
     int64_t seen;      /* the latest report that showed the condition (stale checks) */
-    uint64_t content; /* hash of severity, title, description, remediation, evidence */
-    uint64_t text;    /* hash of severity, title, description, remediation */
+    uint64_t content;  /* hash of severity, title, description, remediation, evidence */
+    uint64_t text;     /* hash of severity, title, description, remediation */
     bool open;
     char type[40], key[40];
 } rec_row_t;

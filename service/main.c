@@ -4,29 +4,34 @@
  *
  * Threads and who owns what:
  *
- *   MQTT network thread (libmosquitto, ingest.c)        worker thread (process.c)
- *   on_message: copy topic + payload ──> bounded queue ──> pop a batch (<= 256, waits <= 100 ms)
- *   (waits when the queue is full;        (queue.c)         decode + validate (wire.c)
- *    never drops a QoS 1 message)                           drop duplicates, upsert the device,
- *                                                           store flows, intel match (intel.c),
- *                                                           fold alerts (alerts.c) — one SQLite
- *                                                           transaction per batch (store.c),
- *                                                           then new alerts to the JSONL sink
+ *   MQTT network thread      decoder thread (process.c)        worker thread (process.c)
+ *   (libmosquitto, ingest.c)
+ *   on_message: copy topic  ──> pop a batch (<= 256) ──────────> pop a batch (<= 4096, waits
+ *   + payload into a bounded    decode + validate (wire.c),      <= 100 ms): drop duplicates,
+ *   queue (queue.c; waits       digest, intel lookups of every   store the report part (its
+ *   when full, never drops      flow (intel.c, RCU reader),      bytes are the flow history),
+ *   a QoS 1 message)            in order into a second bounded   devices, contacts, alerts
+ *                               queue                            (alerts.c), rules, detectors,
+ *                                                                hygiene — one SQLite
+ *                                                                transaction per batch
+ *                                                                (store.c), then new alerts to
+ *                                                                the JSONL sink
  *   main thread: parses flags, opens the store, loads the intel feeds (intel.c: the first index,
  *   then a watcher thread for files and folders and a poller thread for URLs and TAXII, which
  *   build each new index beside the live one and publish it with one pointer swap),
  *   starts the worker and the MQTT client, prints "ready" once the broker acknowledged the
  *   subscription, then waits for SIGTERM/SIGINT.
  *
- * The worker owns the store's only write connection and the sink; it reads the live intel index
- * as an RCU reader (never waits for a reload) and works off retro-hunts (retro.c) between batches;
- * and shared read-only; the queue is the only structure two threads touch (its own lock).
+ * The worker owns the store's only write connection and the sink; it and the decoder read the
+ * live intel index as RCU readers (never waiting for a reload); the worker works off retro-hunts
+ * (retro.c) between batches. The queues are the only structures two threads touch (each has its
+ * own lock).
  *
  * Shutdown (SIGTERM/SIGINT): disconnect from the broker and stop the network thread (no callback
- * runs after that), close the queue, let the worker drain it and commit, then close the sink and
- * the database. Everything the broker handed over is processed and written. Reports published
- * while wardd is down wait in the broker's persistent session for client id "wardd" (subject to
- * the broker's max_queued_messages limit).
+ * runs after that), close the queue, let the decoder and the worker drain it and commit, then
+ * close the sink and the database. Everything the broker handed over is processed and written.
+ * Reports published while wardd is down wait in the broker's persistent session for client id
+ * "wardd" (subject to the broker's max_queued_messages limit).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -197,11 +202,11 @@ static int parse_args(int argc, char **argv, options_t *o)
                         c == 'U' ? "intel-url" : "taxii", optarg);
                 return 2;
             }
-            o->intel[o->n_intel++] = (ward_intel_source_cfg_t){
-                c == 'i'   ? WARD_INTEL_SRC_PATH
-                : c == 'U' ? WARD_INTEL_SRC_URL
-                           : WARD_INTEL_SRC_TAXII,
-                optarg, c == 'T' ? WARD_FEED_STIX : o->intel_format, 0};
+            o->intel[o->n_intel++] =
+                (ward_intel_source_cfg_t){c == 'i'   ? WARD_INTEL_SRC_PATH
+                                          : c == 'U' ? WARD_INTEL_SRC_URL
+                                                     : WARD_INTEL_SRC_TAXII,
+                                          optarg, c == 'T' ? WARD_FEED_STIX : o->intel_format, 0};
             break;
         case 'F':
             if (ward_feed_format_parse(optarg, &o->intel_format) != WARD_OK) {
@@ -350,8 +355,8 @@ int main(int argc, char **argv)
     }
     /* The contact history and retro-hunt live on the worker's connection; the intel engine hands
      * them the indicators each reload adds. */
-    ward_intel_config_t intel_cfg = {o.intel, (size_t)o.n_intel, ward_retro_submit, NULL,
-                                     NULL, NULL, false};
+    ward_intel_config_t intel_cfg = {
+        o.intel, (size_t)o.n_intel, ward_retro_submit, NULL, NULL, NULL, false};
     if ((retro = ward_retro_new(store, o.history_days, err, sizeof err)) == NULL ||
         (intel_cfg.added_ctx = retro,
          (intel = ward_intel_open(&intel_cfg, err, sizeof err)) == NULL)) {
@@ -378,10 +383,9 @@ int main(int argc, char **argv)
     static char password[256];
     if (o.password_file != NULL && !read_password(o.password_file, password, sizeof password))
         goto out;
-    ward_ingest_config_t icfg = {o.host,       o.port,    o.client_id,
-                                 30,           10000,     o.cafile,
-                                 o.certfile,   o.keyfile, o.username,
-                                 o.username ? password : NULL};
+    ward_ingest_config_t icfg = {
+        o.host,   o.port,     o.client_id, 30,         10000,
+        o.cafile, o.certfile, o.keyfile,   o.username, o.username ? password : NULL};
     if ((ingest = ward_ingest_new(&icfg, queue, err, sizeof err)) == NULL ||
         ward_ingest_start(ingest, err, sizeof err) != 0) {
         WARD_ERROR("%s", err);
@@ -422,6 +426,14 @@ out:
                       (unsigned long long)ps.rejected, (unsigned long long)ps.duplicates,
                       (unsigned long long)ps.flows, (unsigned long long)ps.intel_matches,
                       (unsigned long long)ps.alerts_new, (unsigned long long)ps.alerts_folded);
+        ward_retro_stats_t rs;
+        if (retro != NULL && status == 0) {
+            ward_retro_stats(retro, &rs);
+            WARD_INFO("contact history: %llu rows written, %llu notes already current to the "
+                      "minute",
+                      (unsigned long long)rs.contacts_written,
+                      (unsigned long long)rs.contacts_cached);
+        }
         if (ps.store_errors > 0) {
             WARD_ERROR("%llu report parts lost to database errors",
                        (unsigned long long)ps.store_errors);

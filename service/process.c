@@ -46,10 +46,12 @@ struct ward_processor {
     ward_alert_t *pending; /* new alerts of this transaction, for the sink after commit */
     size_t n_pending, cap_pending;
 
-    pthread_t thread;
+    pthread_t thread, decoder;
     bool started;
     atomic_bool running;
-    ward_queue_t *queue;
+    ward_queue_t *queue;                        /* from the MQTT thread: raw messages (decoder) */
+    ward_queue_t *ready;                        /* decoder -> worker: the same messages, prepared */
+    ward_msg_t *batch_msgs[WARD_PROCESS_BATCH]; /* the worker's batch */
 
     _Atomic uint64_t received, accepted, rejected, duplicates, flows, intel_matches, alerts_new,
         alerts_folded, store_errors;
@@ -140,6 +142,7 @@ void ward_processor_free(ward_processor_t *p)
         return;
     drop_pending(p);
     free(p->pending);
+    ward_queue_free(p->ready);
     ward_behavior_free(p->behavior);
     ward_hygiene_free(p->hygiene);
     ward_groupcheck_free(p->groups);
@@ -176,20 +179,96 @@ static int keep_pending(ward_processor_t *p, const ward_alert_t *a)
     return 0;
 }
 
-static int check_flow(ward_processor_t *p, const ward_flow_t *f)
-{
+/* ---- Preparing: the part of handling a message that needs no database ------------------ */
+
+/* A flow's intel matches, found when the message was prepared. */
+typedef struct flow_match {
+    size_t flow;  /* index in the report's flows */
+    size_t total; /* how many indicators matched (m holds the first MATCH_MAX) */
     ward_intel_match_t m[MATCH_MAX];
+} flow_match_t;
+
+typedef enum { PREP_OK, PREP_BAD_TOPIC, PREP_BAD_REPORT, PREP_ID_MISMATCH } prep_outcome_t;
+
+/*
+ * A message decoded, validated and matched against the intel index: pure work, done by the
+ * decoder thread (or inline by ward_processor_handle) so that the worker, the one database
+ * writer, spends its time on what needs the database and the per-device state.
+ */
+typedef struct prepared {
+    prep_outcome_t outcome;
+    char id[WARD_DEVICE_ID_MAX + 1]; /* from the topic (PREP_BAD_TOPIC: empty) */
+    char reason[256];                /* PREP_BAD_REPORT: why; PREP_ID_MISMATCH: the payload's id */
+    ward_wire_report_t r;            /* PREP_OK only */
+    uint64_t digest;
+    flow_match_t *matches; /* flows with at least one match, in flow order */
+    size_t n_matches;
+} prepared_t;
+
+static void prepared_free(void *arg)
+{
+    prepared_t *pp = arg;
+    if (pp == NULL)
+        return;
+    if (pp->outcome == PREP_OK)
+        ward_wire_report_free(&pp->r);
+    free(pp->matches);
+    free(pp);
+}
+
+/* NULL only when out of memory. Intel lookups need a registered reader thread (intel.h). */
+static prepared_t *prepare(const ward_intel_t *intel, const char *topic, const uint8_t *payload,
+                           size_t len)
+{
+    prepared_t *pp = calloc(1, sizeof *pp);
+    if (pp == NULL)
+        return NULL;
+    if (!ward_wire_topic_device(topic, pp->id)) {
+        pp->outcome = PREP_BAD_TOPIC;
+        return pp;
+    }
+    if (ward_wire_decode(payload, len, &pp->r, pp->reason, sizeof pp->reason) != WARD_OK) {
+        pp->outcome = PREP_BAD_REPORT;
+        return pp;
+    }
+    if (strcmp(pp->r.device_id, pp->id) != 0) {
+        snprintf(pp->reason, sizeof pp->reason, "%s", pp->r.device_id);
+        ward_wire_report_free(&pp->r);
+        pp->outcome = PREP_ID_MISMATCH;
+        return pp;
+    }
+    pp->outcome = PREP_OK;
+    pp->digest = fnv1a64(payload, len);
+    int64_t now_s = ward_now_ms() / 1000;
+    size_t cap = 0;
+    for (size_t i = 0; intel != NULL && i < pp->r.n_flows; i++) {
+        flow_match_t fm;
+        fm.total = ward_intel_match(intel, &pp->r.flows[i].remote_addr, now_s, fm.m, MATCH_MAX);
+        if (fm.total == 0)
+            continue;
+        if (!WARD_GROW(pp->matches, pp->n_matches, cap, 4)) {
+            prepared_free(pp);
+            return NULL;
+        }
+        fm.flow = i;
+        pp->matches[pp->n_matches++] = fm;
+    }
+    return pp;
+}
+
+/* ---- Applying: the database and the per-device state (the worker) ----------------------- */
+
+static int check_flow(ward_processor_t *p, const ward_flow_t *f, const flow_match_t *fm)
+{
     if (p->retro != NULL && ward_retro_note(p->retro, f) != 0)
         return -1;
-    size_t total = p->intel ? ward_intel_match(p->intel, &f->remote_addr, ward_now_ms() / 1000,
-                                               m, MATCH_MAX)
-                            : 0;
-    if (total == 0)
+    if (fm == NULL)
         return 0;
+    const ward_intel_match_t *m = fm->m;
     p->batch.intel_matches++;
     ward_alert_t a;
     bool is_new = false;
-    ward_alert_intel(&a, f, m, total < MATCH_MAX ? total : MATCH_MAX, total);
+    ward_alert_intel(&a, f, m, fm->total < MATCH_MAX ? fm->total : MATCH_MAX, fm->total);
     int rc = ward_alerts_raise(p->store, &a, &is_new);
     if (rc == 0 && is_new) {
         char ra[WARD_ADDR_STRLEN];
@@ -205,94 +284,111 @@ static int check_flow(ward_processor_t *p, const ward_flow_t *f)
     return rc;
 }
 
-int ward_processor_handle(ward_processor_t *p, const char *topic, const uint8_t *payload,
-                          size_t len, int64_t received_ms)
+static int apply(ward_processor_t *p, prepared_t *pp, const char *topic, const uint8_t *payload,
+                 size_t len, int64_t received_ms)
 {
-    char id[WARD_DEVICE_ID_MAX + 1], reason[256], tb[96];
-    ward_wire_report_t r;
+    char tb[96];
+    const char *id = pp->id;
     p->batch.received++;
-    if (!ward_wire_topic_device(topic, id)) {
+    switch (pp->outcome) {
+    case PREP_BAD_TOPIC:
         WARD_WARN("message on topic \"%s\" rejected: not ward/v1/<device-id>/report with a valid "
                   "device id",
                   safe_text(topic, tb, sizeof tb));
         p->batch.rejected++;
         return 1;
-    }
-    ward_status_t st = ward_wire_decode(payload, len, &r, reason, sizeof reason);
-    if (st != WARD_OK) {
-        WARD_WARN("device %s: report rejected: %s", id, reason);
+    case PREP_BAD_REPORT:
+        WARD_WARN("device %s: report rejected: %s", id, pp->reason);
         p->batch.rejected++;
         return 1;
-    }
-    if (strcmp(r.device_id, id) != 0) {
+    case PREP_ID_MISMATCH:
         WARD_WARN("device %s: report rejected: payload device id \"%s\" differs from the topic's",
-                  id, r.device_id);
+                  id, pp->reason);
         p->batch.rejected++;
-        ward_wire_report_free(&r);
         return 1;
+    case PREP_OK:
+        break;
     }
+    const ward_wire_report_t *rp = &pp->r;
     /* Absolute times (flow.h): the device's clock when synced, else the receive time. */
-    int64_t base = ward_flow_time_base(&r, received_ms);
-    uint64_t digest = fnv1a64(payload, len);
-    ward_store_part_t part = {id,     r.boot_id,   r.seq, r.part_index, digest,
-                              received_ms, base, payload, len};
+    int64_t base = ward_flow_time_base(rp, received_ms);
+    ward_store_part_t part = {id,   rp->boot_id, rp->seq, rp->part_index, pp->digest, received_ms,
+                              base, payload,     len};
     int rc = ward_store_part_seen(p->store, &part);
     if (rc <= 0) {
         if (rc == 0) {
             WARD_DEBUG("device %s: duplicate of boot %" PRIu32 " seq %" PRIu64 " part %" PRIu32
                        " ignored",
-                       id, r.boot_id, r.seq, r.part_index);
+                       id, rp->boot_id, rp->seq, rp->part_index);
             p->batch.duplicates++;
             /* Same part again: a redelivery when the content is the same, else a replay. */
             uint64_t stored = 0;
-            rc = ward_store_part_digest(p->store, id, r.boot_id, r.seq, r.part_index, &stored);
+            rc =
+                ward_store_part_digest(p->store, id, rp->boot_id, rp->seq, rp->part_index, &stored);
             if (rc == 1)
-                rc = ward_behavior_duplicate(p->behavior, &r, device_behavior(p, id), digest,
+                rc = ward_behavior_duplicate(p->behavior, rp, device_behavior(p, id), pp->digest,
                                              stored, received_ms);
             rc = rc < 0 ? -1 : 0;
         }
-        ward_wire_report_free(&r);
         return rc == 0 ? 1 : -1;
     }
     rc = 0; /* a new part (1 above): from here rc is the result of its writes */
 
-    /* The flows are stored with the part (its payload); each is matched here. */
-    for (size_t i = 0; rc >= 0 && i < r.n_flows; i++) {
+    /* The flows are stored with the part (its payload); each is noted and its matches raised. */
+    size_t k = 0;
+    for (size_t i = 0; rc >= 0 && i < rp->n_flows; i++) {
         ward_flow_t f;
-        ward_flow_from_wire(&f, &r, i, id, base);
-        rc = check_flow(p, &f);
+        ward_flow_from_wire(&f, rp, i, id, base);
+        const flow_match_t *fm = NULL;
+        if (k < pp->n_matches && pp->matches[k].flow == i)
+            fm = &pp->matches[k++];
+        rc = check_flow(p, &f, fm);
     }
     /* The overflow summary: traffic the agent counted without a flow entry (table full). Kept
      * beside the flows so that flows + overflow add up to what the device's hook saw. */
-    int64_t period_ms = (int64_t)(r.period_end - r.period_start);
-    for (size_t i = 0; rc == 0 && i < r.n_overflow; i++)
-        rc = ward_store_overflow_insert(p->store, id, r.boot_id, r.seq, &r.overflow[i], base,
+    int64_t period_ms = (int64_t)(rp->period_end - rp->period_start);
+    for (size_t i = 0; rc == 0 && i < rp->n_overflow; i++)
+        rc = ward_store_overflow_insert(p->store, id, rp->boot_id, rp->seq, &rp->overflow[i], base,
                                         base + period_ms);
     if (rc == 0) {
-        ward_store_device_t d = {id, r.agent_version, r.boot_id, r.seq, received_ms, r.n_flows};
+        ward_store_device_t d = {id,      rp->agent_version, rp->boot_id,
+                                 rp->seq, received_ms,       rp->n_flows};
         rc = ward_store_device_upsert(p->store, &d);
     }
-    if (rc == 0 && r.part_index == 0) /* key 10 is in every part: the first one says it */
-        rc = ward_store_device_config_rev(p->store, id, r.boot_id, r.seq,
-                                          r.has_config_rev ? r.config_rev : 0);
+    if (rc == 0 && rp->part_index == 0) /* key 10 is in every part: the first one says it */
+        rc = ward_store_device_config_rev(p->store, id, rp->boot_id, rp->seq,
+                                          rp->has_config_rev ? rp->config_rev : 0);
     /* On-device detections (key 24) and a rejected config (key 25): alerts of their own. */
     if (rc == 0)
-        rc = ward_device_alerts_report(&r, base, received_ms, emit_alert, p);
+        rc = ward_device_alerts_report(rp, base, received_ms, emit_alert, p);
     /* A priority report (key 11) is the header and key 24 only, sent at once, possibly ahead of
      * queued regular reports with lower seqs: it is not a datapoint (rules windows, baselines,
      * device.silent, seq order) and says nothing about hygiene. The next regular report carries
      * the period's flows. */
-    if (rc == 0 && !(r.has_priority && r.priority))
-        rc = ward_groupcheck_report(p->groups, &r, received_ms);
-    if (rc == 0 && !(r.has_priority && r.priority))
-        rc = ward_behavior_report(p->behavior, &r, device_behavior(p, id), received_ms);
-    if (rc == 0 && !(r.has_priority && r.priority))
-        rc = ward_hygiene_report(p->hygiene, &r, device_group(p, id), received_ms);
+    if (rc == 0 && !(rp->has_priority && rp->priority))
+        rc = ward_groupcheck_report(p->groups, rp, received_ms);
+    if (rc == 0 && !(rp->has_priority && rp->priority))
+        rc = ward_behavior_report(p->behavior, rp, device_behavior(p, id), received_ms);
+    if (rc == 0 && !(rp->has_priority && rp->priority))
+        rc = ward_hygiene_report(p->hygiene, rp, device_group(p, id), received_ms);
     if (rc == 0) {
         p->batch.accepted++;
-        p->batch.flows += r.n_flows;
+        p->batch.flows += rp->n_flows;
     }
-    ward_wire_report_free(&r);
+    return rc;
+}
+
+int ward_processor_handle(ward_processor_t *p, const char *topic, const uint8_t *payload,
+                          size_t len, int64_t received_ms)
+{
+    prepared_t *pp = prepare(p->intel, topic, payload, len);
+    if (pp == NULL) {
+        p->batch.received++;
+        WARD_ERROR("out of memory: a report on %s was lost", topic);
+        return -1;
+    }
+    int rc = apply(p, pp, topic, payload, len, received_ms);
+    prepared_free(pp);
     return rc;
 }
 
@@ -361,8 +457,10 @@ static size_t run_batch(ward_processor_t *p, ward_msg_t **msgs, size_t n)
     size_t done = 0;
     bool ok = ward_processor_begin(p) == 0;
     while (ok && done < n) {
-        ok = ward_processor_handle(p, msgs[done]->topic, msgs[done]->payload, msgs[done]->len,
-                                   msgs[done]->received_ms) >= 0;
+        ward_msg_t *m = msgs[done];
+        ok = (m->prep != NULL
+                  ? apply(p, m->prep, m->topic, m->payload, m->len, m->received_ms)
+                  : ward_processor_handle(p, m->topic, m->payload, m->len, m->received_ms)) >= 0;
         done++;
         if (ward_mono_ms() - start >= WARD_PROCESS_WAIT_MS)
             break;
@@ -408,12 +506,13 @@ void ward_processor_set_retro(ward_processor_t *p, ward_retro_t *retro)
 static void *worker(void *arg)
 {
     ward_processor_t *p = arg;
-    ward_msg_t *batch[WARD_PROCESS_BATCH];
-    ward_intel_reader_register(); /* intel lookups are RCU read-side sections */
+    ward_msg_t **batch = p->batch_msgs;
+    pthread_setname_np(pthread_self(), "ward-worker");
+    ward_intel_reader_register(); /* retro-hunt and unprepared messages look indicators up */
     for (;;) {
         bool closed = false;
         size_t n =
-            ward_queue_pop(p->queue, batch, WARD_PROCESS_BATCH, WARD_PROCESS_WAIT_MS, &closed);
+            ward_queue_pop(p->ready, batch, WARD_PROCESS_BATCH, WARD_PROCESS_WAIT_MS, &closed);
         if (n > 0) {
             for (size_t i = 0; i < n;)
                 i += run_batch(p, batch + i, n - i);
@@ -426,19 +525,61 @@ static void *worker(void *arg)
         maybe_retro(p);
     }
     ward_intel_reader_unregister();
+    ward_queue_close(p->ready); /* the decoder never waits on a worker that is gone */
     p->running = false;
+    return NULL;
+}
+
+/* The decoder: prepares each message (decode, validate, intel lookups) and passes it on, in
+ * order, to the worker; closes the worker's queue once its own is closed and drained. A message
+ * it could not prepare (out of memory) goes on as it is: the worker prepares it itself. */
+static void *decoder(void *arg)
+{
+    ward_processor_t *p = arg;
+    ward_msg_t *batch[256];
+    pthread_setname_np(pthread_self(), "ward-decoder");
+    ward_intel_reader_register();
+    for (;;) {
+        bool closed = false;
+        size_t n = ward_queue_pop(p->queue, batch, sizeof batch / sizeof batch[0],
+                                  WARD_PROCESS_WAIT_MS, &closed);
+        for (size_t i = 0; i < n; i++) {
+            ward_msg_t *m = batch[i];
+            m->prep = prepare(p->intel, m->topic, m->payload, m->len);
+            m->prep_free = prepared_free;
+            if (!ward_queue_push(p->ready, m)) { /* cannot happen: only this thread closes it */
+                WARD_ERROR("a report on %s was lost at shutdown", m->topic);
+                ward_msg_free(m);
+            }
+        }
+        if (n == 0 && closed)
+            break;
+    }
+    ward_intel_reader_unregister();
+    ward_queue_close(p->ready);
     return NULL;
 }
 
 int ward_processor_start(ward_processor_t *p, ward_queue_t *q)
 {
     p->queue = q;
+    if ((p->ready = ward_queue_new(WARD_PROCESS_READY, 0)) == NULL)
+        return -1;
     p->running = true;
     /* The first periodic check one period after start: devices known only from before a restart
      * are not tracked, and a just-started service has nothing to check. */
     p->next_tick_ms = ward_mono_ms() + WARD_BEHAVIOR_TICK_MS;
     if (pthread_create(&p->thread, NULL, worker, p) != 0) {
         p->running = false;
+        ward_queue_free(p->ready);
+        p->ready = NULL;
+        return -1;
+    }
+    if (pthread_create(&p->decoder, NULL, decoder, p) != 0) {
+        ward_queue_close(p->ready);
+        pthread_join(p->thread, NULL);
+        ward_queue_free(p->ready);
+        p->ready = NULL;
         return -1;
     }
     p->started = true;
@@ -447,8 +588,10 @@ int ward_processor_start(ward_processor_t *p, ward_queue_t *q)
 
 void ward_processor_join(ward_processor_t *p)
 {
-    if (p->started)
+    if (p->started) {
+        pthread_join(p->decoder, NULL);
         pthread_join(p->thread, NULL);
+    }
     p->started = false;
 }
 

@@ -4,13 +4,22 @@
  * append new alerts to the JSON-lines sink.
  *
  * A processor owns the store's write connection for its lifetime, and the sink. It runs either on
- * its own worker thread fed by a queue (wardd), or synchronously (tests, tools) through
+ * two threads of its own fed by a queue (wardd), or synchronously (tests, tools) through
  * ward_processor_begin / _handle / _end.
+ *
+ * The two threads are a pipeline. The decoder pops the queue and prepares each message with no
+ * database and no shared state: topic and CBOR decoded and validated, payload digest, every
+ * flow's remote address looked up in the intel index. It passes the messages on, in order, to
+ * the worker through a second bounded queue (WARD_PROCESS_READY messages). The worker, the one
+ * database writer, does the rest: duplicate filter and storage, alerts, contacts, rules,
+ * detectors, hygiene. Both keep the order of the MQTT stream.
  *
  * Batching: the worker pops up to WARD_PROCESS_BATCH messages at a time (waiting at most
  * WARD_PROCESS_WAIT_MS for the first) and handles them in transactions that are committed after
  * WARD_PROCESS_WAIT_MS at most, and before the next pop: what was received is written within about
- * that time, and an idle service holds no transaction open.
+ * that time, and an idle service holds no transaction open. Under a backlog a transaction holds up
+ * to WARD_PROCESS_BATCH reports: the index pages they touch are written to the WAL once per
+ * transaction instead of once per few reports.
  * New alerts are written to the sink after their transaction commits.
  *
  * Threads: the processor is used by one thread (the worker); counters are read by others with
@@ -29,7 +38,8 @@
 #include "retro.h"
 #include "store.h"
 
-#define WARD_PROCESS_BATCH 256
+#define WARD_PROCESS_BATCH 4096
+#define WARD_PROCESS_READY 4096
 #define WARD_PROCESS_WAIT_MS 100
 
 typedef struct ward_processor ward_processor_t;
@@ -68,9 +78,9 @@ int ward_processor_tick(ward_processor_t *p, int64_t now_ms);
 /** Keep the contact history and run retro-hunts (retro.h) in the worker. Before start. */
 void ward_processor_set_retro(ward_processor_t *p, ward_retro_t *retro);
 
-/** Start the worker thread that pops q until it is closed and drained. */
+/** Start the decoder and worker threads, which pop q until it is closed and drained. */
 int ward_processor_start(ward_processor_t *p, ward_queue_t *q);
-/** Wait for the worker to finish (after ward_queue_close). */
+/** Wait for both threads to finish (after ward_queue_close(q)). */
 void ward_processor_join(ward_processor_t *p);
 /** True while the worker runs (false once it exited, e.g. on a fatal store error). */
 bool ward_processor_running(ward_processor_t *p);

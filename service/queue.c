@@ -34,11 +34,15 @@ ward_msg_t *ward_msg_new(const char *topic, const void *payload, size_t len, int
         memcpy(m->payload, payload, len);
     m->len = len;
     m->received_ms = received_ms;
+    m->prep = NULL;
+    m->prep_free = NULL;
     return m;
 }
 
 void ward_msg_free(ward_msg_t *m)
 {
+    if (m != NULL && m->prep != NULL && m->prep_free != NULL)
+        m->prep_free(m->prep);
     free(m);
 }
 

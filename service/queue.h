@@ -23,6 +23,8 @@ typedef struct ward_msg {
     uint8_t *payload; /**< len bytes, inside the same allocation */
     size_t len;
     int64_t received_ms;
+    void *prep;                /**< what a stage attached to it (process.c), or NULL */
+    void (*prep_free)(void *); /**< frees prep (by ward_msg_free) */
 } ward_msg_t;
 
 typedef struct ward_queue ward_queue_t;

@@ -206,7 +206,10 @@ static int write_contact(ward_retro_t *r, const ward_flow_t *f)
     int rc = sqlite3_step(s);
     sqlite3_reset(s);
     sqlite3_clear_bindings(s);
-    return rc == SQLITE_DONE ? 0 : db_error(r, "record contact");
+    if (rc != SQLITE_DONE)
+        return db_error(r, "record contact");
+    r->st.contacts_written++;
+    return 0;
 }
 
 static bool same_contact(const ward_flow_t *a, const ward_flow_t *b)
@@ -268,8 +271,7 @@ static bool cached_is(const cached_t *c, const pending_t *p)
 {
     const ward_flow_t *f = &p->f;
     return c->hash == p->hash && c->port_raw == f->remote_port_raw && c->proto == f->proto &&
-           c->initiator == f->initiator &&
-           memcmp(c->addr, f->remote_addr.b, sizeof c->addr) == 0 &&
+           c->initiator == f->initiator && memcmp(c->addr, f->remote_addr.b, sizeof c->addr) == 0 &&
            strcmp(c->device, f->device) == 0;
 }
 

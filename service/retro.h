@@ -6,7 +6,8 @@
  * History: one row per (device, remote address, remote port, protocol, direction) in the table
  * `contacts` of the wardd database (this module owns it), with the first and last time it was
  * seen; each flow upserts its row, unless the row already holds that minute (the flush's cache,
- * see ward_retro_flush): first_seen and last_seen are exact to the minute. Rows whose last contact is older than the history length
+ * see ward_retro_flush): first_seen and last_seen are exact to the minute. Rows whose last contact
+ * is older than the history length
  * (--history-days, default 7) are pruned every WARD_RETRO_PRUNE_MS, a bounded number at a time.
  *
  *   contacts(device TEXT, remote_addr BLOB(16, IPv4 mapped), remote_port INTEGER (ICMP: type*256
@@ -52,13 +53,14 @@ typedef struct ward_retro ward_retro_t;
 typedef int (*ward_retro_emit_fn)(void *ctx, ward_alert_t *a);
 
 typedef struct ward_retro_stats {
-    uint64_t hunts;      /**< added sets hunted to the end */
-    uint64_t indicators; /**< indicators in them */
-    uint64_t scanned;    /**< contacts looked at */
-    uint64_t matched;    /**< contacts that matched */
-    uint64_t alerts;     /**< alerts raised or folded by hunts */
-    uint64_t pruned;     /**< contacts pruned */
-    uint64_t contacts_cached; /**< flushed contacts not rewritten: row current to the minute */
+    uint64_t hunts;            /**< added sets hunted to the end */
+    uint64_t indicators;       /**< indicators in them */
+    uint64_t scanned;          /**< contacts looked at */
+    uint64_t matched;          /**< contacts that matched */
+    uint64_t alerts;           /**< alerts raised or folded by hunts */
+    uint64_t pruned;           /**< contacts pruned */
+    uint64_t contacts_cached;  /**< flushed contacts not rewritten: row current to the minute */
+    uint64_t contacts_written; /**< contact rows inserted or updated */
 } ward_retro_stats_t;
 
 /** Create the table if needed and prepare statements on the store's write connection. */

@@ -304,8 +304,8 @@ static bool table_exists(sqlite3 *db, const char *table)
 {
     sqlite3_stmt *s = NULL;
     bool found = false;
-    if (sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1",
-                           -1, &s, NULL) == SQLITE_OK) {
+    if (sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1", -1,
+                           &s, NULL) == SQLITE_OK) {
         sqlite3_bind_text(s, 1, table, -1, SQLITE_STATIC);
         found = sqlite3_step(s) == SQLITE_ROW;
     }
@@ -395,9 +395,9 @@ ward_store_t *ward_store_open(const char *path, bool readonly, char *err, size_t
         /* devices.config_rev (the agent config revision in force, report key 10) came after
          * schema 1 was released: added to older databases in place. */
         if (rc == SQLITE_OK && !has_column(st->db, "devices", "config_rev"))
-            rc = sqlite3_exec(st->db,
-                              "ALTER TABLE devices ADD COLUMN config_rev INTEGER NOT NULL DEFAULT 0",
-                              NULL, NULL, &msg);
+            rc = sqlite3_exec(
+                st->db, "ALTER TABLE devices ADD COLUMN config_rev INTEGER NOT NULL DEFAULT 0",
+                NULL, NULL, &msg);
         for (int i = 0; rc == SQLITE_OK && i < S_COUNT_; i++)
             rc = sqlite3_prepare_v3(st->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
                                     &st->stmt[i], NULL);

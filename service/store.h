@@ -73,7 +73,7 @@ typedef struct ward_store_part {
     uint32_t boot_id;
     uint64_t seq;
     uint32_t part;
-    uint64_t digest;        /**< 64-bit FNV-1a of the payload */
+    uint64_t digest; /**< 64-bit FNV-1a of the payload */
     int64_t received_ms;
     int64_t time_base_ms;   /**< absolute time of the report's period_start (ward_flow_time_base) */
     const uint8_t *payload; /**< the report's CBOR, kept as the flow history (may be NULL) */

@@ -29,8 +29,8 @@ static uint8_t *part_bytes(const char *dev, uint64_t seq, cbor_item_t **flows, s
     return tb_encode(&r, len);
 }
 
-static int part_seen(ward_store_t *st, const char *dev, uint32_t boot, uint64_t seq,
-                     uint32_t part, int64_t received, const uint8_t *payload, size_t len)
+static int part_seen(ward_store_t *st, const char *dev, uint32_t boot, uint64_t seq, uint32_t part,
+                     int64_t received, const uint8_t *payload, size_t len)
 {
     ward_store_part_t p = {dev, boot, seq, part, 1, received, 1700000000000, payload, len};
     return ward_store_part_seen(st, &p);
@@ -52,11 +52,11 @@ static void round_trip(void **state)
     cbor_item_t *fl1[] = {
         tb_flow(6, WARD_DIR_OUTBOUND, 0, 40000, "203.0.113.7", 443, 3, 2, 300, 200, 0, 5, 0x1202),
         tb_flow(1, WARD_DIR_INBOUND, 0, 0, "192.0.2.1", 8 * 256 + 3, 3, 2, 300, 200, 1, 5, -1)};
-    cbor_item_t *fl2[] = {tb_flow(17, WARD_DIR_OUTBOUND, 1, 5353, "::ffff:198.51.100.1", 53, 3,
-                                  2, 300, 200, 2, 5, -1)};
+    cbor_item_t *fl2[] = {tb_flow(17, WARD_DIR_OUTBOUND, 1, 5353, "::ffff:198.51.100.1", 53, 3, 2,
+                                  300, 200, 2, 5, -1)};
     uint8_t *p1 = part_bytes("dev-1", 0, fl1, 2, &l1), *p2 = part_bytes("dev-2", 0, fl2, 1, &l2);
     assert_int_equal(part_seen(st, "dev-1", 7, 0, 0, 1700000060000, p1, l1), 1);
-    assert_int_equal(part_seen(st, "dev-1", 7, 0, 0, 1700000061000, p2, l2), 0); /* dup */
+    assert_int_equal(part_seen(st, "dev-1", 7, 0, 0, 1700000061000, p2, l2), 0);  /* dup */
     assert_int_equal(part_seen(st, "dev-1", 7, 0, 1, 1700000061000, NULL, 0), 1); /* part */
     assert_int_equal(part_seen(st, "dev-1", 8, 0, 0, 1700000061000, NULL, 0), 1); /* boot */
     assert_int_equal(part_seen(st, "dev-2", 7, 0, 0, 1700000061000, p2, l2), 1);  /* dev */
@@ -240,15 +240,16 @@ static void migrate_schema_1(void **state)
     assert_non_null(st);
     json_t *flows = ward_store_flows_json(st, "dev-1", 0);
     assert_int_equal(json_array_size(flows), 3);
-    const char *want[][2] = {{"icmp", "192.0.2.9"}, {"udp", "198.51.100.1"}, {"tcp", "203.0.113.9"}};
+    const char *want[][2] = {
+        {"icmp", "192.0.2.9"}, {"udp", "198.51.100.1"}, {"tcp", "203.0.113.9"}};
     for (size_t i = 0; i < 3; i++) {
         json_t *f = json_array_get(flows, i);
         assert_string_equal(json_string_value(json_object_get(f, "protocol")), want[i][0]);
         assert_string_equal(json_string_value(json_object_get(f, "remote_addr")), want[i][1]);
     }
     assert_int_equal(json_integer_value(json_object_get(json_array_get(flows, 0), "icmp_type")), 8);
-    assert_int_equal(
-        json_integer_value(json_object_get(json_array_get(flows, 2), "tcp_flags_in")), 0x12);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(flows, 2), "tcp_flags_in")),
+                     0x12);
     json_decref(flows);
     flows = ward_store_flows_json(st, "dev-1", 2); /* the limit counts both kinds */
     assert_int_equal(json_array_size(flows), 2);
@@ -257,9 +258,9 @@ static void migrate_schema_1(void **state)
 
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
     sqlite3_stmt *q = NULL;
-    assert_int_equal(sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = 'schema_version'",
-                                        -1, &q, NULL),
-                     SQLITE_OK);
+    assert_int_equal(
+        sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = 'schema_version'", -1, &q, NULL),
+        SQLITE_OK);
     assert_int_equal(sqlite3_step(q), SQLITE_ROW);
     assert_string_equal((const char *)sqlite3_column_text(q, 0), "2");
     sqlite3_finalize(q);
