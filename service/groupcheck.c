@@ -29,6 +29,7 @@ struct ward_groupcheck {
     size_t n_buckets, n_devs;
     ward_groupcheck_stats_t stats;
     sqlite3_stmt *restore_stmt; /* prepared once: run for every device first seen */
+    int64_t last_ms;            /* the latest report's time, for ward_groupcheck_flush */
 };
 
 static uint64_t hash(const char *s)
@@ -267,7 +268,6 @@ static dev_t_ *device(ward_groupcheck_t *gc, const char *id, const ward_rules_ct
 
 int ward_groupcheck_report(ward_groupcheck_t *gc, const ward_wire_report_t *r, int64_t now_ms)
 {
-    ward_registry_refresh(gc->reg); /* on error the old copy stays in force (logged) */
     const ward_group_t *g = ward_registry_group(gc->reg, r->device_id);
     emit_ctx_t ec;
     ward_rules_ctx_t cx;
@@ -275,9 +275,16 @@ int ward_groupcheck_report(ward_groupcheck_t *gc, const ward_wire_report_t *r, i
     dev_t_ *d = device(gc, r->device_id, &cx);
     if (d == NULL)
         return -1;
-    int rc = ward_rules_report(d->rules, &cx, r, now_ms);
-    if (rc == 0)
-        rc = ward_registry_save_learned(gc->reg, g, now_ms);
+    if (now_ms > gc->last_ms)
+        gc->last_ms = now_ms;
+    return ward_rules_report(d->rules, &cx, r, now_ms);
+}
+
+int ward_groupcheck_flush(ward_groupcheck_t *gc)
+{
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < ward_registry_count(gc->reg); i++)
+        rc = ward_registry_save_learned(gc->reg, ward_registry_at(gc->reg, i), gc->last_ms);
     return rc;
 }
 

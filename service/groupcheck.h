@@ -41,10 +41,12 @@ ward_groupcheck_t *ward_groupcheck_new(ward_store_t *st, ward_groupcheck_notify_
                                        void *ctx, char *err, size_t errlen);
 void ward_groupcheck_free(ward_groupcheck_t *gc);
 
-/** The registry (groups of devices; reloaded by ward_groupcheck_report / _tick). */
+/** The registry (groups of devices; reloaded by ward_groupcheck_refresh / _tick). */
 ward_registry_t *ward_groupcheck_registry(ward_groupcheck_t *gc);
 
-/** Reload the registry if wardctl changed it. 0 ok (or unchanged), -1 error (old copy kept). */
+/** Reload the registry if wardctl changed it: at the start of each transaction (the processor),
+ *  so a change applies from the next transaction on. 0 ok (or unchanged), -1 error (old copy
+ *  kept). */
 int ward_groupcheck_refresh(ward_groupcheck_t *gc);
 
 /**
@@ -52,6 +54,10 @@ int ward_groupcheck_refresh(ward_groupcheck_t *gc);
  * baseline. Runs inside the caller's transaction. 0 ok, -1 store error or out of memory.
  */
 int ward_groupcheck_report(ward_groupcheck_t *gc, const ward_wire_report_t *r, int64_t now_ms);
+
+/** Before the transaction commits: write the baselines that learned something in it (once per
+ *  group and transaction, not per report). 0 ok, -1 store error. */
+int ward_groupcheck_flush(ward_groupcheck_t *gc);
 
 /** Periodic (every few seconds, inside a transaction): overdue parts, invalidation. 0 / -1. */
 int ward_groupcheck_tick(ward_groupcheck_t *gc, int64_t now_ms);

@@ -398,12 +398,18 @@ int ward_processor_begin(ward_processor_t *p)
     drop_pending(p);
     if (p->retro != NULL)
         ward_retro_begin(p->retro); /* contacts gathered per batch, written by _end */
-    return ward_store_begin(p->store);
+    if (ward_store_begin(p->store) != 0)
+        return -1;
+    /* Group changes made by wardctl apply from the next transaction (within 100 ms). On error
+     * the old copy stays in force (logged). */
+    ward_groupcheck_refresh(p->groups);
+    return 0;
 }
 
 int ward_processor_end(ward_processor_t *p)
 {
-    if ((p->retro != NULL && ward_retro_flush(p->retro) != 0) || ward_store_commit(p->store) != 0) {
+    if ((p->retro != NULL && ward_retro_flush(p->retro) != 0) ||
+        ward_groupcheck_flush(p->groups) != 0 || ward_store_commit(p->store) != 0) {
         drop_pending(p);
         return -1;
     }
