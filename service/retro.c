@@ -13,8 +13,9 @@
  * the ones the notes would have written one by one.
  *
  * The flush skips a contact it already wrote recently: a bounded cache (CACHE_SETS x CACHE_WAYS,
- * set-associative, the way with the oldest last_seen evicted) keeps, per contact, the first and
- * last time last written. A contact is written again only when its last_seen moves into a later
+ * set-associative, the way with the oldest last_seen evicted) keeps, per contact (known by a
+ * keyed 64-bit hash of device, address, port, protocol and direction), the first and last minute
+ * last written. A contact is written again only when its last_seen moves into a later
  * minute or its first_seen into an earlier one, so contacts.first_seen/last_seen are exact to
  * the minute (what retro-hunt needs: days). The cache only ever understates the row (the upsert
  * keeps min/max), so it stays right while transactions commit; any rollback
@@ -34,6 +35,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "siphash.h"
 #include "wire.h"
 
 /* Matches kept in the evidence per alert (retro and live alike). */
@@ -77,18 +79,17 @@ typedef struct pending {
     uint64_t hash;
 } pending_t;
 
-/* A contact as last written by a flush (the row holds at least this span). hash 0 = empty. */
+/* A contact as last written by a flush: the row holds at least [first_min, last_min] (minutes
+ * since the epoch). hash 0 = empty. The contact is known by its keyed hash alone (siphash.h): 16
+ * bytes an entry, a set of 4 in one cache line; a chance collision (about 2^-62 per lookup) would
+ * only skip one rewrite of a row to the minute, and a peer cannot aim one without the key. */
 typedef struct cached {
     uint64_t hash;
-    int64_t first_ms, last_ms;
-    uint8_t addr[16];
-    uint16_t port_raw;
-    uint8_t proto, initiator;
-    char device[WARD_DEVICE_ID_MAX + 1];
+    int32_t first_min, last_min;
 } cached_t;
 
 #define CACHE_WAYS 4
-#define CACHE_SETS (1u << 16) /* 262,144 contacts, about 30 MB once full */
+#define CACHE_SETS (1u << 16) /* 262,144 contacts, 4 MB */
 #define MINUTE_MS 60000
 
 struct ward_retro {
@@ -114,6 +115,7 @@ struct ward_retro {
     size_t n_slots;  /* a power of two, at least twice cap_pend */
 
     cached_t *cache;         /* CACHE_SETS * CACHE_WAYS, allocated by the first flush */
+    ward_siphash_key_t key;  /* of the contact hashes, random per run */
     uint64_t rollbacks;      /* ward_store_rollbacks when the cache was last valid */
     int64_t prune_cutoff_ms; /* rows last seen before this may have been pruned */
 };
@@ -129,6 +131,11 @@ ward_retro_t *ward_retro_new(ward_store_t *store, unsigned history_days, char *e
     ward_retro_t *r = calloc(1, sizeof *r);
     if (r == NULL) {
         snprintf(err, err_len, "out of memory");
+        return NULL;
+    }
+    if (!ward_siphash_random_key(&r->key)) {
+        snprintf(err, err_len, "contact history: cannot read random bytes for its hash key");
+        free(r);
         return NULL;
     }
     pthread_mutex_init(&r->mu, NULL);
@@ -220,17 +227,18 @@ static bool same_contact(const ward_flow_t *a, const ward_flow_t *b)
            strcmp(a->device, b->device) == 0;
 }
 
-static uint64_t contact_hash(const ward_flow_t *f)
+static uint64_t contact_hash(const ward_retro_t *r, const ward_flow_t *f)
 {
-    uint64_t x = 0xcbf29ce484222325ull;
-    for (const char *p = f->device; *p; p++)
-        x = (x ^ (unsigned char)*p) * 0x100000001b3ull;
-    for (size_t i = 0; i < sizeof f->remote_addr.b; i++)
-        x = (x ^ f->remote_addr.b[i]) * 0x100000001b3ull;
-    x = (x ^ f->remote_port_raw) * 0x100000001b3ull;
-    x = (x ^ f->proto) * 0x100000001b3ull;
-    x = (x ^ f->initiator) * 0x100000001b3ull;
-    return (x ^ (x >> 29)) | 1; /* never 0: 0 marks an empty cache way */
+    uint8_t k[WARD_DEVICE_ID_MAX + 1 + 16 + 4];
+    size_t n = strlen(f->device);
+    memcpy(k, f->device, n + 1); /* with its terminator: the fields after it cannot shift */
+    memcpy(k + n + 1, f->remote_addr.b, 16);
+    k[n + 17] = (uint8_t)(f->remote_port_raw >> 8);
+    k[n + 18] = (uint8_t)f->remote_port_raw;
+    k[n + 19] = f->proto;
+    k[n + 20] = f->initiator;
+    uint64_t x = ward_siphash(&r->key, k, n + 21);
+    return x ? x : 1; /* never 0: 0 marks an empty cache way */
 }
 
 /* Room for one more pending contact; rebuilds the slots when they grow. 0 ok, -1 no memory. */
@@ -267,12 +275,10 @@ void ward_retro_begin(ward_retro_t *r)
     r->batching = true;
 }
 
-static bool cached_is(const cached_t *c, const pending_t *p)
+static int32_t minute_of(int64_t ms)
 {
-    const ward_flow_t *f = &p->f;
-    return c->hash == p->hash && c->port_raw == f->remote_port_raw && c->proto == f->proto &&
-           c->initiator == f->initiator && memcmp(c->addr, f->remote_addr.b, sizeof c->addr) == 0 &&
-           strcmp(c->device, f->device) == 0;
+    int64_t m = ms >= 0 ? ms / MINUTE_MS : -1;
+    return m > INT32_MAX ? INT32_MAX : (int32_t)m;
 }
 
 /* The cache entry of p's contact, or NULL. */
@@ -280,7 +286,7 @@ static cached_t *cache_find(ward_retro_t *r, const pending_t *p)
 {
     cached_t *set = &r->cache[(size_t)(p->hash & (CACHE_SETS - 1)) * CACHE_WAYS];
     for (int w = 0; w < CACHE_WAYS; w++)
-        if (set[w].hash != 0 && cached_is(&set[w], p))
+        if (set[w].hash == p->hash)
             return &set[w];
     return NULL;
 }
@@ -288,35 +294,31 @@ static cached_t *cache_find(ward_retro_t *r, const pending_t *p)
 /* Record that p was written (c: its entry, or NULL to take an empty or the stalest way). */
 static void cache_put(ward_retro_t *r, const pending_t *p, cached_t *c)
 {
-    const ward_flow_t *f = &p->f;
+    int32_t first = minute_of(p->f.first_seen_ms), last = minute_of(p->f.last_seen_ms);
     if (c != NULL) {
-        if (f->first_seen_ms < c->first_ms)
-            c->first_ms = f->first_seen_ms;
-        if (f->last_seen_ms > c->last_ms)
-            c->last_ms = f->last_seen_ms;
+        if (first < c->first_min)
+            c->first_min = first;
+        if (last > c->last_min)
+            c->last_min = last;
         return;
     }
     cached_t *set = &r->cache[(size_t)(p->hash & (CACHE_SETS - 1)) * CACHE_WAYS];
     c = &set[0];
     for (int w = 0; w < CACHE_WAYS && c->hash != 0; w++)
-        if (set[w].hash == 0 || set[w].last_ms < c->last_ms)
+        if (set[w].hash == 0 || set[w].last_min < c->last_min)
             c = &set[w];
     c->hash = p->hash;
-    c->first_ms = f->first_seen_ms;
-    c->last_ms = f->last_seen_ms;
-    memcpy(c->addr, f->remote_addr.b, sizeof c->addr);
-    c->port_raw = f->remote_port_raw;
-    c->proto = f->proto;
-    c->initiator = f->initiator;
-    snprintf(c->device, sizeof c->device, "%s", f->device);
+    c->first_min = first;
+    c->last_min = last;
 }
 
-/* True when the contact's row already holds p's span to the minute. */
+/* True when the contact's row already holds p's span to the minute. An entry whose last minute
+ * is not wholly after the last prune's cut-off counts as absent (its row may be gone). */
 static bool cache_covers(const ward_retro_t *r, const cached_t *c, const pending_t *p)
 {
-    return c != NULL && c->last_ms >= r->prune_cutoff_ms &&
-           p->f.last_seen_ms / MINUTE_MS <= c->last_ms / MINUTE_MS &&
-           p->f.first_seen_ms / MINUTE_MS >= c->first_ms / MINUTE_MS;
+    return c != NULL && (int64_t)c->last_min > r->prune_cutoff_ms / MINUTE_MS &&
+           minute_of(p->f.last_seen_ms) <= c->last_min &&
+           minute_of(p->f.first_seen_ms) >= c->first_min;
 }
 
 int ward_retro_flush(ward_retro_t *r)
@@ -355,7 +357,7 @@ int ward_retro_note(ward_retro_t *r, const ward_flow_t *f)
         WARD_ERROR("contact history: out of memory");
         return -1;
     }
-    uint64_t h = contact_hash(f);
+    uint64_t h = contact_hash(r, f);
     size_t k = (size_t)h & (r->n_slots - 1);
     for (; r->slots[k] != 0; k = (k + 1) & (r->n_slots - 1)) {
         pending_t *p = &r->pend[r->slots[k] - 1];
