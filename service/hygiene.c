@@ -431,6 +431,20 @@ static int mirror_load(ward_hygiene_t *h, ident_t *d)
     return 0;
 }
 
+/* True when (type, key) of the current device is open with r's text and its row already holds
+ * the current minute: rec_open would write nothing (it only notes the time, as this does), so
+ * the caller need not build the evidence. */
+static bool rec_current(ward_hygiene_t *h, const rec_t *r, int64_t now)
+{
+    rec_row_t *row = rec_find(h->cur, r->type, r->key);
+    if (row == NULL || !row->open || now / MINUTE_MS > row->last_seen / MINUTE_MS ||
+        row->text != rec_text(r->severity, r->title, r->description, r->remediation))
+        return false;
+    if (now > row->seen)
+        row->seen = now;
+    return true;
+}
+
 /* Open or refresh (device, type, key) of the current device: insert or reopen it, or update what
  * changed (the upsert keeps an open row's first_seen and restarts a resolved one's). */
 static int rec_open(ward_hygiene_t *h, const char *device, const rec_t *r, int64_t now)
@@ -694,26 +708,16 @@ static int check_plaintext(ward_hygiene_t *h, const ward_wire_report_t *r, int64
         {80, "tcp/80", "HTTP", "Use HTTPS with server certificate verification."},
     };
     for (size_t k = 0; rc == 0 && k < sizeof plain / sizeof plain[0]; k++) {
-        json_t *remotes = NULL;
         uint64_t bytes = 0, flows = 0;
         for (size_t i = 0; i < r->n_flows; i++) {
             const ward_wire_flow_t *f = &r->flows[i];
             if (f->proto != WARD_IPPROTO_TCP || f->initiator != WARD_DIR_OUTBOUND ||
                 f->remote_port != plain[k].port)
                 continue;
-            if (remotes == NULL)
-                remotes = json_array();
-            char a[WARD_ADDR_STRLEN];
-            ward_addr_format(&f->remote_addr, a, sizeof a);
-            bool dup = false;
-            for (size_t j = 0; j < json_array_size(remotes) && !dup; j++)
-                dup = strcmp(json_string_value(json_array_get(remotes, j)), a) == 0;
-            if (!dup && json_array_size(remotes) < 10)
-                json_array_append_new(remotes, json_string(a));
             flows++;
             bytes += f->bytes_out < UINT32_MAX ? f->bytes_out : UINT32_MAX;
         }
-        if (remotes == NULL) {
+        if (flows == 0) {
             rc = rec_resolve_stale(h, dev, WARD_REC_PLAINTEXT, plain[k].key, now);
             continue;
         }
@@ -723,6 +727,22 @@ static int check_plaintext(ward_hygiene_t *h, const ward_wire_report_t *r, int64
         rec.description = "The device opens connections to remote services without TLS: data "
                           "and credentials can be read and altered on the path.";
         rec.remediation = plain[k].remediation;
+        if (rec_current(h, &rec, now))
+            continue;
+        json_t *remotes = json_array();
+        for (size_t i = 0; i < r->n_flows; i++) {
+            const ward_wire_flow_t *f = &r->flows[i];
+            if (f->proto != WARD_IPPROTO_TCP || f->initiator != WARD_DIR_OUTBOUND ||
+                f->remote_port != plain[k].port)
+                continue;
+            char a[WARD_ADDR_STRLEN];
+            ward_addr_format(&f->remote_addr, a, sizeof a);
+            bool dup = false;
+            for (size_t j = 0; j < json_array_size(remotes) && !dup; j++)
+                dup = strcmp(json_string_value(json_array_get(remotes, j)), a) == 0;
+            if (!dup && json_array_size(remotes) < 10)
+                json_array_append_new(remotes, json_string(a));
+        }
         rec.evidence = json_pack("{s:s,s:i,s:I,s:I,s:o}", "protocol", "tcp", "remote_port",
                                  plain[k].port, "flows", (json_int_t)flows, "bytes_out",
                                  (json_int_t)bytes, "remotes", remotes);
@@ -828,6 +848,8 @@ static int check_time(ward_hygiene_t *h, const ward_wire_report_t *r, int64_t no
                       "its logs and reports carry no absolute time.";
     rec.remediation = "Enable SNTP (e.g. lwIP SNTP, Zephyr SNTP) against a trusted server and "
                       "report time_synced once it has synchronised.";
+    if (rec_current(h, &rec, now))
+        return 0;
     rec.evidence = json_pack("{s:s,s:s}", "source", source, "time_base",
                              r->time_base == WARD_TIME_BOOT ? "boot" : "unix");
     int rc = rec_open(h, r->device_id, &rec, now);
