@@ -849,14 +849,30 @@ typedef struct flow_row {
 typedef struct flow_rows {
     flow_row_t *v;
     size_t n, cap;
+    size_t limit;    /* 0 = all */
+    size_t next_ord; /* rows read so far */
 } flow_rows_t;
 
+static int by_time(const void *a, const void *b)
+{
+    const flow_row_t *x = a, *y = b;
+    if (x->f.first_seen_ms != y->f.first_seen_ms)
+        return x->f.first_seen_ms < y->f.first_seen_ms ? -1 : 1;
+    return x->ord < y->ord ? -1 : x->ord > y->ord;
+}
+
+/* Room for one more row. With a limit, only the limit oldest are kept: whenever twice as many
+ * have been read, they are sorted and cut back, so memory stays bounded on a large history. */
 static flow_row_t *flow_rows_add(flow_rows_t *rows)
 {
+    if (rows->limit > 0 && rows->n >= 2 * rows->limit) {
+        qsort(rows->v, rows->n, sizeof rows->v[0], by_time);
+        rows->n = rows->limit;
+    }
     if (!WARD_GROW(rows->v, rows->n, rows->cap, 256))
         return NULL;
-    flow_row_t *r = &rows->v[rows->n];
-    r->ord = rows->n++;
+    flow_row_t *r = &rows->v[rows->n++];
+    r->ord = rows->next_ord++;
     return r;
 }
 
@@ -958,17 +974,9 @@ static int flows_v2(ward_store_t *st, const char *device, flow_rows_t *rows)
     return 0;
 }
 
-static int by_time(const void *a, const void *b)
-{
-    const flow_row_t *x = a, *y = b;
-    if (x->f.first_seen_ms != y->f.first_seen_ms)
-        return x->f.first_seen_ms < y->f.first_seen_ms ? -1 : 1;
-    return x->ord < y->ord ? -1 : x->ord > y->ord;
-}
-
 json_t *ward_store_flows_json(ward_store_t *st, const char *device, long limit)
 {
-    flow_rows_t rows = {NULL, 0, 0};
+    flow_rows_t rows = {NULL, 0, 0, limit > 0 ? (size_t)limit : 0, 0};
     if (flows_v1(st, device, &rows) != 0 || flows_v2(st, device, &rows) != 0) {
         free(rows.v);
         return NULL;

@@ -254,6 +254,11 @@ static void migrate_schema_1(void **state)
     flows = ward_store_flows_json(st, "dev-1", 2); /* the limit counts both kinds */
     assert_int_equal(json_array_size(flows), 2);
     json_decref(flows);
+    flows = ward_store_flows_json(st, "dev-1", 1); /* cut back while reading: still the oldest */
+    assert_int_equal(json_array_size(flows), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(flows, 0), "protocol")),
+                        "icmp");
+    json_decref(flows);
     ward_store_close(st);
 
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
