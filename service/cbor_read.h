@@ -79,6 +79,23 @@ typedef enum ward_cbor_fault {
  */
 ward_cbor_fault_t ward__cbor_check(const uint8_t *buf, size_t len, unsigned depth_max, size_t *at);
 
+/** The big-endian number in the n (1, 2, 4 or 8) bytes at p: a head's argument. */
+static inline uint64_t ward__cbor_be(const uint8_t *p, size_t n)
+{
+    switch (n) {
+    case 1:
+        return p[0];
+    case 2:
+        return (uint64_t)p[0] << 8 | p[1];
+    case 4:
+        return (uint64_t)p[0] << 24 | (uint64_t)p[1] << 16 | (uint64_t)p[2] << 8 | p[3];
+    default:
+        return (uint64_t)p[0] << 56 | (uint64_t)p[1] << 48 | (uint64_t)p[2] << 40 |
+               (uint64_t)p[3] << 32 | (uint64_t)p[4] << 24 | (uint64_t)p[5] << 16 |
+               (uint64_t)p[6] << 8 | p[7];
+    }
+}
+
 static inline void ward__cbor_reader_init(ward_cbor_reader_t *r, const uint8_t *buf, size_t len)
 {
     r->buf = buf;
@@ -113,11 +130,8 @@ static inline bool ward__cbor_head(ward_cbor_reader_t *r, ward_cbor_head_t *h)
     size_t n = (size_t)1 << (h->info - 24);
     if (r->len - r->pos < n)
         return false;
-    uint64_t v = 0;
-    for (size_t i = 0; i < n; i++)
-        v = v << 8 | r->buf[r->pos + i];
+    h->arg = ward__cbor_be(r->buf + r->pos, n);
     r->pos += n;
-    h->arg = v;
     return true;
 }
 

@@ -183,7 +183,7 @@ static bool broken(dctx_t *c)
     return fail(c, WARD_E_MALFORMED, "not well-formed CBOR at byte %zu", c->rd.pos);
 }
 
-static inline bool next_head(dctx_t *c, ward_cbor_head_t *h)
+static inline __attribute__((always_inline)) bool next_head(dctx_t *c, ward_cbor_head_t *h)
 {
     if (ward__cbor_head(&c->rd, h))
         return true;
@@ -199,7 +199,20 @@ static inline bool skip(dctx_t *c)
     return false;
 }
 
-static bool get_uint(dctx_t *c, uint64_t max, uint64_t *out, where_t w)
+static bool get_uint_head(dctx_t *c, uint64_t max, uint64_t *out, where_t w);
+
+/* Most values of a report are small integers, whole in their initial byte. */
+static inline bool get_uint(dctx_t *c, uint64_t max, uint64_t *out, where_t w)
+{
+    ward_cbor_reader_t *rd = &c->rd;
+    if (rd->pos < rd->len && rd->buf[rd->pos] < 24 && rd->buf[rd->pos] <= max) {
+        *out = rd->buf[rd->pos++];
+        return true;
+    }
+    return get_uint_head(c, max, out, w);
+}
+
+static bool get_uint_head(dctx_t *c, uint64_t max, uint64_t *out, where_t w)
 {
     char wb[128];
     ward_cbor_head_t h;
@@ -341,8 +354,10 @@ static bool seq_size(dctx_t *c, const ward_cbor_head_t *h, seq_t *s)
         return true;
     }
     size_t items;
-    if (!ward__cbor_count(&c->rd, &items))
-        return broken(c);
+    if (!ward__cbor_count(&c->rd, &items)) {
+        broken(c);
+        return false;
+    }
     s->n = h->major == WARD_CBOR_MAP ? items / 2 : items;
     return true;
 }
