@@ -3,7 +3,7 @@
  * docs/protocol.md) into a plain C struct, and render any report as JSON with named fields.
  *
  * Everything here treats its input as hostile: well-formedness, nesting depth and container sizes
- * are checked before libcbor builds anything, every known key's type and range is checked, and the
+ * are checked before any value is read, every known key's type and range is checked, and the
  * first problem is returned as a status and a one-line reason naming the key ("key 4 (seq):
  * expected uint"). Nothing is logged here: the caller knows the device and logs once.
  *
