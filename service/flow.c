@@ -21,7 +21,8 @@ void ward_flow_from_wire(ward_flow_t *f, const ward_wire_report_t *r, size_t i, 
 {
     const ward_wire_flow_t *w = &r->flows[i];
     memset(f, 0, sizeof *f);
-    snprintf(f->device, sizeof f->device, "%s", device);
+    size_t n = strnlen(device, sizeof f->device - 1);
+    memcpy(f->device, device, n); /* terminated by the memset */
     f->proto = w->proto;
     f->initiator = w->initiator;
     f->local_addr = r->local_addrs[w->local_index];

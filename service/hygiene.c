@@ -328,6 +328,8 @@ void ward_hygiene_counts(const ward_hygiene_t *h, uint64_t *opened, uint64_t *re
 
 /* ---- Recommendation rows ------------------------------------------------------------------ */
 
+/* severity, description and remediation are string constants (rec_text_of remembers their hash
+ * by address); the title is formatted per report. */
 typedef struct rec {
     const char *type, *severity, *key;
     char title[160];
@@ -351,9 +353,34 @@ static uint64_t rec_text(const char *severity, const char *title, const char *de
                          const char *remediation)
 {
     uint64_t x = hash_str(HASH_SEED, severity);
-    x = hash_str(x, title);
     x = hash_str(x, description);
-    return hash_str(x, remediation);
+    x = hash_str(x, remediation);
+    return hash_str(x, title);
+}
+
+/*
+ * rec_text for the checks, whose severity, description and remediation are string constants:
+ * the hash of those three is remembered by their addresses (a constant's text never changes), so
+ * a report hashes only the short title. Same value as rec_text.
+ */
+static uint64_t rec_text_of(const char *severity, const char *title, const char *description,
+                            const char *remediation)
+{
+    static _Thread_local struct {
+        const char *sev, *desc, *rem;
+        uint64_t x;
+    } memo[64];
+    uintptr_t k = ((uintptr_t)description ^ (uintptr_t)remediation >> 4 ^ (uintptr_t)severity >> 8);
+    size_t i = (size_t)(k >> 3) % 64;
+    if (memo[i].sev != severity || memo[i].desc != description || memo[i].rem != remediation) {
+        uint64_t x = hash_str(HASH_SEED, severity);
+        x = hash_str(x, description);
+        memo[i].x = hash_str(x, remediation);
+        memo[i].sev = severity;
+        memo[i].desc = description;
+        memo[i].rem = remediation;
+    }
+    return hash_str(memo[i].x, title);
 }
 
 #define MINUTE_MS 60000
@@ -438,7 +465,7 @@ static bool rec_current(ward_hygiene_t *h, const rec_t *r, int64_t now)
 {
     rec_row_t *row = rec_find(h->cur, r->type, r->key);
     if (row == NULL || !row->open || now / MINUTE_MS > row->last_seen / MINUTE_MS ||
-        row->text != rec_text(r->severity, r->title, r->description, r->remediation))
+        row->text != rec_text_of(r->severity, r->title, r->description, r->remediation))
         return false;
     if (now > row->seen)
         row->seen = now;
@@ -450,7 +477,7 @@ static bool rec_current(ward_hygiene_t *h, const rec_t *r, int64_t now)
 static int rec_open(ward_hygiene_t *h, const char *device, const rec_t *r, int64_t now)
 {
     ident_t *d = h->cur;
-    uint64_t text = rec_text(r->severity, r->title, r->description, r->remediation);
+    uint64_t text = rec_text_of(r->severity, r->title, r->description, r->remediation);
     rec_row_t *row = rec_find(d, r->type, r->key);
     bool was_open = row != NULL && row->open;
     if (was_open && row->text == text) {

@@ -201,6 +201,9 @@ typedef struct prepared {
     char reason[256];                /* PREP_BAD_REPORT: why; PREP_ID_MISMATCH: the payload's id */
     ward_wire_report_t r;            /* PREP_OK only */
     uint64_t digest;
+    int64_t base;          /* absolute time of the period start (flow.h) */
+    ward_flow_t *flows;    /* r's flows as the service keeps them, r.n_flows of them */
+    uint64_t *contacts;    /* their contact keys (retro.h), NULL without a contact history */
     flow_match_t *matches; /* flows with at least one match, in flow order */
     size_t n_matches;
 } prepared_t;
@@ -213,13 +216,16 @@ static void prepared_free(void *arg)
     if (pp->outcome == PREP_OK)
         ward_wire_report_free(&pp->r);
     free(pp->matches);
+    free(pp->flows);
+    free(pp->contacts);
     free(pp);
 }
 
 /* NULL only when out of memory. Intel lookups need a registered reader thread (intel.h). */
-static prepared_t *prepare(const ward_intel_t *intel, const char *topic, const uint8_t *payload,
-                           size_t len)
+static prepared_t *prepare(const ward_processor_t *p, const char *topic, const uint8_t *payload,
+                           size_t len, int64_t received_ms)
 {
+    const ward_intel_t *intel = p->intel;
     prepared_t *pp = calloc(1, sizeof *pp);
     if (pp == NULL)
         return NULL;
@@ -239,6 +245,18 @@ static prepared_t *prepare(const ward_intel_t *intel, const char *topic, const u
     }
     pp->outcome = PREP_OK;
     pp->digest = fnv1a64(payload, len);
+    pp->base = ward_flow_time_base(&pp->r, received_ms);
+    size_t nf = pp->r.n_flows;
+    if (nf > 0 && ((pp->flows = malloc(nf * sizeof *pp->flows)) == NULL ||
+                   (p->retro != NULL && (pp->contacts = malloc(nf * sizeof *pp->contacts)) == NULL))) {
+        prepared_free(pp);
+        return NULL;
+    }
+    for (size_t i = 0; i < nf; i++) {
+        ward_flow_from_wire(&pp->flows[i], &pp->r, i, pp->id, pp->base);
+        if (pp->contacts != NULL)
+            pp->contacts[i] = ward_retro_contact_hash(p->retro, &pp->flows[i]);
+    }
     int64_t now_s = ward_now_ms() / 1000;
     size_t cap = 0;
     for (size_t i = 0; intel != NULL && i < pp->r.n_flows; i++) {
@@ -258,9 +276,10 @@ static prepared_t *prepare(const ward_intel_t *intel, const char *topic, const u
 
 /* ---- Applying: the database and the per-device state (the worker) ----------------------- */
 
-static int check_flow(ward_processor_t *p, const ward_flow_t *f, const flow_match_t *fm)
+static int check_flow(ward_processor_t *p, const ward_flow_t *f, uint64_t contact,
+                      const flow_match_t *fm)
 {
-    if (p->retro != NULL && ward_retro_note(p->retro, f) != 0)
+    if (p->retro != NULL && ward_retro_note_hashed(p->retro, f, contact) != 0)
         return -1;
     if (fm == NULL)
         return 0;
@@ -311,7 +330,7 @@ static int apply(ward_processor_t *p, prepared_t *pp, const char *topic, const u
     }
     const ward_wire_report_t *rp = &pp->r;
     /* Absolute times (flow.h): the device's clock when synced, else the receive time. */
-    int64_t base = ward_flow_time_base(rp, received_ms);
+    int64_t base = pp->base;
     ward_store_part_t part = {id,   rp->boot_id, rp->seq, rp->part_index, pp->digest, received_ms,
                               base, payload,     len};
     int rc = ward_store_part_seen(p->store, &part);
@@ -337,12 +356,10 @@ static int apply(ward_processor_t *p, prepared_t *pp, const char *topic, const u
     /* The flows are stored with the part (its payload); each is noted and its matches raised. */
     size_t k = 0;
     for (size_t i = 0; rc >= 0 && i < rp->n_flows; i++) {
-        ward_flow_t f;
-        ward_flow_from_wire(&f, rp, i, id, base);
         const flow_match_t *fm = NULL;
         if (k < pp->n_matches && pp->matches[k].flow == i)
             fm = &pp->matches[k++];
-        rc = check_flow(p, &f, fm);
+        rc = check_flow(p, &pp->flows[i], pp->contacts ? pp->contacts[i] : 0, fm);
     }
     /* The overflow summary: traffic the agent counted without a flow entry (table full). Kept
      * beside the flows so that flows + overflow add up to what the device's hook saw. */
@@ -381,7 +398,7 @@ static int apply(ward_processor_t *p, prepared_t *pp, const char *topic, const u
 int ward_processor_handle(ward_processor_t *p, const char *topic, const uint8_t *payload,
                           size_t len, int64_t received_ms)
 {
-    prepared_t *pp = prepare(p->intel, topic, payload, len);
+    prepared_t *pp = prepare(p, topic, payload, len, received_ms);
     if (pp == NULL) {
         p->batch.received++;
         WARD_ERROR("out of memory: a report on %s was lost", topic);
@@ -551,7 +568,7 @@ static void *decoder(void *arg)
                                   WARD_PROCESS_WAIT_MS, &closed);
         for (size_t i = 0; i < n; i++) {
             ward_msg_t *m = batch[i];
-            m->prep = prepare(p->intel, m->topic, m->payload, m->len);
+            m->prep = prepare(p, m->topic, m->payload, m->len, m->received_ms);
             m->prep_free = prepared_free;
             if (!ward_queue_push(p->ready, m)) { /* cannot happen: only this thread closes it */
                 WARD_ERROR("a report on %s was lost at shutdown", m->topic);

@@ -227,7 +227,7 @@ static bool same_contact(const ward_flow_t *a, const ward_flow_t *b)
            strcmp(a->device, b->device) == 0;
 }
 
-static uint64_t contact_hash(const ward_retro_t *r, const ward_flow_t *f)
+uint64_t ward_retro_contact_hash(const ward_retro_t *r, const ward_flow_t *f)
 {
     uint8_t k[WARD_DEVICE_ID_MAX + 1 + 16 + 4];
     size_t n = strlen(f->device);
@@ -351,13 +351,17 @@ int ward_retro_flush(ward_retro_t *r)
 
 int ward_retro_note(ward_retro_t *r, const ward_flow_t *f)
 {
+    return ward_retro_note_hashed(r, f, r->batching ? ward_retro_contact_hash(r, f) : 0);
+}
+
+int ward_retro_note_hashed(ward_retro_t *r, const ward_flow_t *f, uint64_t h)
+{
     if (!r->batching)
         return write_contact(r, f);
     if (pend_reserve(r) != 0) {
         WARD_ERROR("contact history: out of memory");
         return -1;
     }
-    uint64_t h = contact_hash(r, f);
     size_t k = (size_t)h & (r->n_slots - 1);
     for (; r->slots[k] != 0; k = (k + 1) & (r->n_slots - 1)) {
         pending_t *p = &r->pend[r->slots[k] - 1];

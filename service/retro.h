@@ -76,6 +76,10 @@ void ward_retro_submit(void *retro, ward_intel_added_t *added);
  * store error.
  */
 int ward_retro_note(ward_retro_t *r, const ward_flow_t *f);
+/** The key of f's contact (its keyed hash): pure, any thread once r exists. */
+uint64_t ward_retro_contact_hash(const ward_retro_t *r, const ward_flow_t *f);
+/** ward_retro_note with the hash already computed (ward_retro_contact_hash). */
+int ward_retro_note_hashed(ward_retro_t *r, const ward_flow_t *f, uint64_t hash);
 
 /**
  * Start gathering notes for a batch (worker, when it opens the batch's transaction): one write
