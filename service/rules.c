@@ -640,7 +640,17 @@ static size_t distinct(uint64_t *h, size_t n)
 {
     if (n == 0)
         return 0;
-    qsort(h, n, sizeof *h, cmp_u64);
+    if (n <= 32) { /* a report's worth: insertion sort, no calls */
+        for (size_t i = 1; i < n; i++) {
+            uint64_t v = h[i];
+            size_t j = i;
+            for (; j > 0 && h[j - 1] > v; j--)
+                h[j] = h[j - 1];
+            h[j] = v;
+        }
+    } else {
+        qsort(h, n, sizeof *h, cmp_u64);
+    }
     size_t d = 1;
     for (size_t i = 1; i < n; i++)
         if (h[i] != h[i - 1])
@@ -1115,11 +1125,19 @@ static int push_history(ward_rules_device_t *d, const ward_rules_ctx_t *cx, cons
     hist_t *h = &d->hist[d->n_hist];
     memset(h, 0, sizeof *h);
     h->t_ms = s->t_ms;
+    /* The distinct connections and remotes, hashed and sorted once: their counts are two of the
+     * metrics, and the hashes themselves are kept when a rule needs them. */
+    h->conn = sample_hashes(s, true, &h->n_conn);
+    h->remote = sample_hashes(s, false, &h->n_remote);
     for (int m = 0; m < WARD_METRIC_COUNT_; m++)
-        h->metric[m] = ward_sample_metric(s, (ward_metric_t)m);
-    if (ruleset_needs_hashes(cx->rules)) {
-        h->conn = sample_hashes(s, true, &h->n_conn);
-        h->remote = sample_hashes(s, false, &h->n_remote);
+        h->metric[m] = m == WARD_METRIC_ACTIVE_CONNECTIONS ? h->n_conn
+                       : m == WARD_METRIC_DISTINCT_REMOTES ? h->n_remote
+                                                           : ward_sample_metric(s, (ward_metric_t)m);
+    if (!ruleset_needs_hashes(cx->rules)) {
+        free(h->conn);
+        free(h->remote);
+        h->conn = h->remote = NULL;
+        h->n_conn = h->n_remote = 0;
     }
     /* Counters are totals since boot: the datapoint is the difference to the previous report of
      * the same boot. After a reboot it is the total (counted from the boot); with no earlier
