@@ -6,7 +6,7 @@ BUILD_ASAN ?= build-asan
 JOBS       ?= $(shell nproc)
 CMAKE_ARGS ?=
 
-.PHONY: all build deps demo test test-fast asan size clean
+.PHONY: all build deps demo test test-fast asan fuzz size clean
 
 all: build
 
@@ -21,13 +21,20 @@ asan: deps
 	@cmake -S . -B $(BUILD_ASAN) -DCMAKE_BUILD_TYPE=Debug -DWARD_SANITIZE=ON $(CMAKE_ARGS) >/dev/null
 	@cmake --build $(BUILD_ASAN) -j$(JOBS) -- --no-print-directory
 
-# Every test, in the normal build and again under ASan+UBSan.
+# Every test, in the normal build and again under ASan+UBSan; then every fuzz target, built with
+# clang, fuzzed for FUZZ_SECONDS (default 10) each.
 test: build asan
 	@scripts/checksrc
 	@echo "== tests (build: $(BUILD))"
 	@ctest --test-dir $(BUILD) --output-on-failure -j$(JOBS)
 	@echo "== tests under ASan+UBSan (build: $(BUILD_ASAN))"
 	@ctest --test-dir $(BUILD_ASAN) --output-on-failure -j$(JOBS)
+	@echo "== fuzz targets (build: build-fuzz)"
+	@scripts/fuzz-smoke
+
+# The libFuzzer targets (clang, -DWARD_FUZZ=ON), each fuzzed briefly on its corpus.
+fuzz: deps
+	@scripts/fuzz-smoke
 
 # The normal build's tests only (quicker while developing).
 test-fast: build
@@ -41,4 +48,4 @@ size: deps
 	@scripts/size
 
 clean:
-	rm -rf $(BUILD) $(BUILD_ASAN) build-arm
+	rm -rf $(BUILD) $(BUILD_ASAN) build-arm build-fuzz

@@ -61,11 +61,13 @@ static const char *const stmt_sql[S_COUNT_] = {
                  " ON CONFLICT(device, remote_addr, remote_port, protocol, direction) DO UPDATE"
                  " SET first_seen = min(first_seen, excluded.first_seen),"
                  " last_seen = max(last_seen, excluded.last_seen)",
-    [S_SCAN] = "SELECT rowid, device, remote_addr, remote_port, protocol, direction, first_seen,"
-               " last_seen FROM contacts WHERE rowid > ?1 AND last_seen >= ?2"
-               " ORDER BY rowid LIMIT ?3",
-    [S_PRUNE] = "DELETE FROM contacts WHERE rowid IN (SELECT rowid FROM contacts"
-                " WHERE last_seen < ?1 LIMIT ?2)",
+    /* Parenthesised: clang's -Wstring-concatenation otherwise takes the concatenation of a
+     * short array's elements for a missing comma. */
+    [S_SCAN] = ("SELECT rowid, device, remote_addr, remote_port, protocol, direction, first_seen,"
+                " last_seen FROM contacts WHERE rowid > ?1 AND last_seen >= ?2"
+                " ORDER BY rowid LIMIT ?3"),
+    [S_PRUNE] = ("DELETE FROM contacts WHERE rowid IN (SELECT rowid FROM contacts"
+                 " WHERE last_seen < ?1 LIMIT ?2)"),
 };
 
 typedef struct job {

@@ -478,7 +478,7 @@ static void stack_start(const opts_t *o)
     g_netif.rs_count = 0; /* static addresses: no router solicitations */
     if (o->ip6 != NULL) {
         ip6_addr_t ip6;
-        s8_t idx;
+        s8_t idx = -1;
         /* lwIP 2.1 treats a static address's /64 as on-link; the length is checked only. */
         (void)split_prefix(o->ip6, a, sizeof a, 128);
         if (!ip6addr_aton(a, &ip6) || netif_add_ip6_address(&g_netif, &ip6, &idx) != ERR_OK) {
