@@ -25,7 +25,8 @@ void ward_flow_from_wire(ward_flow_t *f, const ward_wire_report_t *r, size_t i, 
     memcpy(f->device, device, n); /* terminated by the memset */
     f->proto = w->proto;
     f->initiator = w->initiator;
-    f->local_addr = r->local_addrs[w->local_index];
+    if (w->local_index < r->n_local_addrs) /* checked by the decoder; never trusted blindly */
+        f->local_addr = r->local_addrs[w->local_index];
     f->local_port = w->local_port;
     f->remote_addr = w->remote_addr;
     f->remote_port_raw = w->remote_port;

@@ -12,7 +12,7 @@
  * one server from many ports, or reports twice in a batch, costs one write. The rows written are
  * the ones the notes would have written one by one.
  *
- * The flush skips a contact it already wrote recently: a bounded cache (CACHE_SETS x CACHE_WAYS,
+ * A note, and then the flush, skip a contact already written recently: a bounded cache (CACHE_SETS x CACHE_WAYS,
  * set-associative, the way with the oldest last_seen evicted) keeps, per contact (known by a
  * keyed 64-bit hash of device, address, port, protocol and direction), the first and last minute
  * last written. A contact is written again only when its last_seen moves into a later
@@ -269,12 +269,27 @@ static int pend_reserve(ward_retro_t *r)
     return 0;
 }
 
+/* The cache as of the last commit: emptied when a transaction was rolled back since (rows it
+ * recorded may be gone with it); allocated on first use (NULL if out of memory: no cache). */
+static void cache_sync(ward_retro_t *r)
+{
+    uint64_t rollbacks = ward_store_rollbacks(r->store);
+    if (r->cache == NULL) {
+        r->cache = calloc((size_t)CACHE_SETS * CACHE_WAYS, sizeof *r->cache);
+        r->rollbacks = rollbacks;
+    } else if (rollbacks != r->rollbacks) {
+        memset(r->cache, 0, (size_t)CACHE_SETS * CACHE_WAYS * sizeof *r->cache);
+        r->rollbacks = rollbacks;
+    }
+}
+
 void ward_retro_begin(ward_retro_t *r)
 {
     if (r->n_pend > 0)
         memset(r->slots, 0, r->n_slots * sizeof *r->slots);
     r->n_pend = 0;
     r->batching = true;
+    cache_sync(r);
 }
 
 static int32_t minute_of(int64_t ms)
@@ -283,12 +298,12 @@ static int32_t minute_of(int64_t ms)
     return m > INT32_MAX ? INT32_MAX : (int32_t)m;
 }
 
-/* The cache entry of p's contact, or NULL. */
-static cached_t *cache_find(ward_retro_t *r, const pending_t *p)
+/* The cache entry of the contact with this hash, or NULL. */
+static cached_t *cache_find(ward_retro_t *r, uint64_t hash)
 {
-    cached_t *set = &r->cache[(size_t)(p->hash & (CACHE_SETS - 1)) * CACHE_WAYS];
+    cached_t *set = &r->cache[(size_t)(hash & (CACHE_SETS - 1)) * CACHE_WAYS];
     for (int w = 0; w < CACHE_WAYS; w++)
-        if (set[w].hash == p->hash)
+        if (set[w].hash == hash)
             return &set[w];
     return NULL;
 }
@@ -316,29 +331,20 @@ static void cache_put(ward_retro_t *r, const pending_t *p, cached_t *c)
 
 /* True when the contact's row already holds p's span to the minute. An entry whose last minute
  * is not wholly after the last prune's cut-off counts as absent (its row may be gone). */
-static bool cache_covers(const ward_retro_t *r, const cached_t *c, const pending_t *p)
+static bool cache_covers(const ward_retro_t *r, const cached_t *c, const ward_flow_t *f)
 {
     return c != NULL && (int64_t)c->last_min > r->prune_cutoff_ms / MINUTE_MS &&
-           minute_of(p->f.last_seen_ms) <= c->last_min &&
-           minute_of(p->f.first_seen_ms) >= c->first_min;
+           minute_of(f->last_seen_ms) <= c->last_min && minute_of(f->first_seen_ms) >= c->first_min;
 }
 
 int ward_retro_flush(ward_retro_t *r)
 {
     int rc = 0;
-    uint64_t rollbacks = ward_store_rollbacks(r->store);
-    if (r->cache == NULL) {
-        r->cache = calloc((size_t)CACHE_SETS * CACHE_WAYS, sizeof *r->cache);
-        r->rollbacks = rollbacks;
-    } else if (rollbacks != r->rollbacks) {
-        /* Rows written since may be gone with the transaction that wrote them. */
-        memset(r->cache, 0, (size_t)CACHE_SETS * CACHE_WAYS * sizeof *r->cache);
-        r->rollbacks = rollbacks;
-    }
+    cache_sync(r);
     for (size_t i = 0; rc == 0 && i < r->n_pend; i++) {
         const pending_t *p = &r->pend[i];
-        cached_t *c = r->cache != NULL ? cache_find(r, p) : NULL;
-        if (cache_covers(r, c, p)) {
+        cached_t *c = r->cache != NULL ? cache_find(r, p->hash) : NULL;
+        if (cache_covers(r, c, &p->f)) {
             r->st.contacts_cached++;
             continue;
         }
@@ -360,6 +366,13 @@ int ward_retro_note_hashed(ward_retro_t *r, const ward_flow_t *f, uint64_t h)
 {
     if (!r->batching)
         return write_contact(r, f);
+    if (r->cache != NULL) {
+        /* Most notes repeat a contact whose row already holds their minute: nothing to gather. */
+        if (cache_covers(r, cache_find(r, h), f)) {
+            r->st.contacts_cached++;
+            return 0;
+        }
+    }
     if (pend_reserve(r) != 0) {
         WARD_ERROR("contact history: out of memory");
         return -1;

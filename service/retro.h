@@ -59,7 +59,7 @@ typedef struct ward_retro_stats {
     uint64_t matched;          /**< contacts that matched */
     uint64_t alerts;           /**< alerts raised or folded by hunts */
     uint64_t pruned;           /**< contacts pruned */
-    uint64_t contacts_cached;  /**< flushed contacts not rewritten: row current to the minute */
+    uint64_t contacts_cached;  /**< notes not written: the row already holds their minute */
     uint64_t contacts_written; /**< contact rows inserted or updated */
 } ward_retro_stats_t;
 

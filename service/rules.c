@@ -723,31 +723,10 @@ static int sample_add(ward_sample_t *s, const char *device, const ward_wire_repo
         s->listening = n;
         s->cap_listening = cap;
     }
-    /* Absolute times as process.c computes them. */
-    int64_t base = r->time_base == WARD_TIME_UNIX
-                       ? (int64_t)r->period_start
-                       : now_ms - (int64_t)(r->period_end - r->period_start);
-    for (size_t i = 0; i < r->n_flows; i++) {
-        const ward_wire_flow_t *w = &r->flows[i];
-        ward_flow_t *f = &s->flows[s->n_flows++];
-        memset(f, 0, sizeof *f);
-        snprintf(f->device, sizeof f->device, "%s", device);
-        f->proto = w->proto;
-        f->initiator = w->initiator;
-        if (w->local_index < r->n_local_addrs)
-            f->local_addr = r->local_addrs[w->local_index];
-        f->local_port = w->local_port;
-        f->remote_addr = w->remote_addr;
-        f->remote_port_raw = w->remote_port;
-        f->packets_in = w->packets_in;
-        f->packets_out = w->packets_out;
-        f->bytes_in = w->bytes_in;
-        f->bytes_out = w->bytes_out;
-        f->first_seen_ms = base + (int64_t)w->first * 1000;
-        f->last_seen_ms = base + (int64_t)w->last * 1000;
-        f->has_tcp_flags = w->has_tcp_flags;
-        f->tcp_flags = w->tcp_flags;
-    }
+    /* Absolute times as process.c computes them (flow.h). */
+    int64_t base = ward_flow_time_base(r, now_ms);
+    for (size_t i = 0; i < r->n_flows; i++)
+        ward_flow_from_wire(&s->flows[s->n_flows++], r, i, device, base);
     /* Key 19 states everything that listens (even nothing); a report without it says nothing
      * about listening sockets: no datapoint for the listening rule. */
     for (size_t i = 0; i < r->n_listening; i++)
