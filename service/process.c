@@ -535,7 +535,8 @@ static void *worker(void *arg)
     for (;;) {
         bool closed = false;
         size_t n =
-            ward_queue_pop(p->ready, batch, WARD_PROCESS_BATCH, WARD_PROCESS_WAIT_MS, &closed);
+            ward_queue_pop_batch(p->ready, batch, WARD_PROCESS_BATCH, WARD_PROCESS_LINGER_MIN,
+                                 WARD_PROCESS_LINGER_MS, WARD_PROCESS_WAIT_MS, &closed);
         if (n > 0) {
             for (size_t i = 0; i < n;)
                 i += run_batch(p, batch + i, n - i);
@@ -564,8 +565,9 @@ static void *decoder(void *arg)
     ward_intel_reader_register();
     for (;;) {
         bool closed = false;
-        size_t n = ward_queue_pop(p->queue, batch, sizeof batch / sizeof batch[0],
-                                  WARD_PROCESS_WAIT_MS, &closed);
+        size_t n = ward_queue_pop_batch(p->queue, batch, sizeof batch / sizeof batch[0],
+                                        WARD_DECODE_LINGER_MIN, WARD_PROCESS_LINGER_MS,
+                                        WARD_PROCESS_WAIT_MS, &closed);
         for (size_t i = 0; i < n; i++) {
             ward_msg_t *m = batch[i];
             m->prep = prepare(p, m->topic, m->payload, m->len, m->received_ms);

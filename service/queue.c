@@ -16,6 +16,7 @@ struct ward_queue {
     size_t cap, head, count;
     size_t bytes, max_bytes;
     bool closed;
+    size_t wake_at; /* a consumer lingers for this many (ward_queue_pop_batch); 0 = none */
     ward_queue_stats_t stats;
 };
 
@@ -106,25 +107,43 @@ bool ward_queue_push(ward_queue_t *q, ward_msg_t *m)
     q->stats.pushed++;
     if (q->count > q->stats.depth_max)
         q->stats.depth_max = q->count;
-    pthread_cond_signal(&q->not_empty);
+    /* A lingering consumer waits for wake_at messages: waking it for each one would cost a
+     * futex call and a context switch per message. */
+    if (q->count == 1 || q->wake_at == 0 || q->count >= q->wake_at)
+        pthread_cond_signal(&q->not_empty);
     pthread_mutex_unlock(&q->mu);
     return true;
 }
 
-size_t ward_queue_pop(ward_queue_t *q, ward_msg_t **out, size_t max, int timeout_ms, bool *closed)
+static void deadline_in(struct timespec *d, int ms)
+{
+    clock_gettime(CLOCK_MONOTONIC, d);
+    d->tv_sec += ms / 1000;
+    d->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (d->tv_nsec >= 1000000000L) {
+        d->tv_sec++;
+        d->tv_nsec -= 1000000000L;
+    }
+}
+
+size_t ward_queue_pop_batch(ward_queue_t *q, ward_msg_t **out, size_t max, size_t min,
+                            int linger_ms, int timeout_ms, bool *closed)
 {
     struct timespec deadline;
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
-    deadline.tv_sec += timeout_ms / 1000;
-    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
+    deadline_in(&deadline, timeout_ms);
     pthread_mutex_lock(&q->mu);
     while (q->count == 0 && !q->closed) {
         if (pthread_cond_timedwait(&q->not_empty, &q->mu, &deadline) == ETIMEDOUT)
             break;
+    }
+    if (min > 1 && linger_ms > 0 && q->count > 0 && q->count < min && !q->closed) {
+        deadline_in(&deadline, linger_ms);
+        q->wake_at = min;
+        while (q->count < min && !q->closed) {
+            if (pthread_cond_timedwait(&q->not_empty, &q->mu, &deadline) == ETIMEDOUT)
+                break;
+        }
+        q->wake_at = 0;
     }
     size_t n = 0;
     while (n < max && q->count > 0) {
@@ -140,6 +159,11 @@ size_t ward_queue_pop(ward_queue_t *q, ward_msg_t **out, size_t max, int timeout
         pthread_cond_broadcast(&q->not_full);
     pthread_mutex_unlock(&q->mu);
     return n;
+}
+
+size_t ward_queue_pop(ward_queue_t *q, ward_msg_t **out, size_t max, int timeout_ms, bool *closed)
+{
+    return ward_queue_pop_batch(q, out, max, 1, 0, timeout_ms, closed);
 }
 
 void ward_queue_close(ward_queue_t *q)

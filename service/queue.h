@@ -54,6 +54,15 @@ bool ward_queue_push(ward_queue_t *q, ward_msg_t *m);
  */
 size_t ward_queue_pop(ward_queue_t *q, ward_msg_t **out, size_t max, int timeout_ms, bool *closed);
 
+/**
+ * Like ward_queue_pop, but once the first message is there, wait up to linger_ms more for at
+ * least min of them (fewer if the queue closes or the linger ends). A consumer much faster than
+ * its producer then wakes once per batch instead of once per message: pushes wake it only when
+ * the queue turns non-empty or reaches min.
+ */
+size_t ward_queue_pop_batch(ward_queue_t *q, ward_msg_t **out, size_t max, size_t min,
+                            int linger_ms, int timeout_ms, bool *closed);
+
 /** Refuse further pushes and wake everyone. */
 void ward_queue_close(ward_queue_t *q);
 
