@@ -226,6 +226,64 @@ static double proc_cpu_s(pid_t pid)
     return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
+/* The CPU seconds of each thread of pid, by tid (at most max), with their names. */
+typedef struct thread_cpu {
+    long tid;
+    char name[32];
+    double cpu_s;
+} thread_cpu_t;
+
+static size_t proc_threads(pid_t pid, thread_cpu_t *out, size_t max)
+{
+    char p[64];
+    snprintf(p, sizeof p, "/proc/%d/task", (int)pid);
+    DIR *d = opendir(p);
+    size_t n = 0;
+    struct dirent *e;
+    while (d != NULL && n < max && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] < '0' || e->d_name[0] > '9')
+            continue;
+        char sp[300], buf[1024];
+        snprintf(sp, sizeof sp, "/proc/%d/task/%s/stat", (int)pid, e->d_name);
+        FILE *f = fopen(sp, "r");
+        if (f == NULL)
+            continue;
+        size_t len = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[len] = '\0';
+        char *open = strchr(buf, '('), *close = strrchr(buf, ')');
+        unsigned long long ut = 0, st = 0;
+        if (open == NULL || close == NULL || close < open ||
+            sscanf(close + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut,
+                   &st) != 2)
+            continue;
+        out[n].tid = strtol(e->d_name, NULL, 10);
+        snprintf(out[n].name, sizeof out[n].name, "%.*s", (int)(close - open - 1), open + 1);
+        out[n].cpu_s = (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+        n++;
+    }
+    if (d != NULL)
+        closedir(d);
+    return n;
+}
+
+/* "name cpu_s" of each thread that used CPU between the two snapshots, on one line. */
+static void print_threads(const thread_cpu_t *a, size_t na, const thread_cpu_t *b, size_t nb,
+                          uint64_t reports)
+{
+    printf("bench-ingest: wardd threads (us per report):");
+    for (size_t i = 0; i < nb; i++) {
+        double before = 0;
+        for (size_t j = 0; j < na; j++)
+            if (a[j].tid == b[i].tid)
+                before = a[j].cpu_s;
+        double used = b[i].cpu_s - before;
+        if (used > 0 && reports > 0)
+            printf(" %s %.1f", b[i].name, used * 1e6 / (double)reports);
+    }
+    printf("\n");
+}
+
 static long proc_hwm_kb(pid_t pid)
 {
     char p[64], line[256];
@@ -603,6 +661,7 @@ int main(int argc, char **argv)
     memset(&pc, 0, sizeof pc);
     struct mosquitto *sub = client("bench-sub", port, &sc, true);
     struct mosquitto *pub = client("bench-pub", port, &pc, false);
+    double b1 = proc_cpu_s(g_mosq), s1 = proc_cpu_s(getpid());
     double t1 = now_s();
     for (size_t i = 0; i < n_msgs; i++)
         publish(pub, &cap.out[i]);
@@ -610,6 +669,7 @@ int main(int argc, char **argv)
     while (sc.n < n_msgs && now_s() < dl)
         sleep_s(0.002);
     double raw_rate = (double)sc.n / (sc.last - t1);
+    double raw_broker = proc_cpu_s(g_mosq) - b1, raw_self = proc_cpu_s(getpid()) - s1;
     if (sc.n < n_msgs)
         printf("bench-ingest: the subscriber got only %lu of %zu in 60 s\n", (unsigned long)sc.n,
                n_msgs);
@@ -625,6 +685,9 @@ int main(int argc, char **argv)
     memset(&pc, 0, sizeof pc);
     pub = client("bench-pub2", port, &pc, false);
     double cpu0 = proc_cpu_s(g_wardd);
+    double b2 = proc_cpu_s(g_mosq), s2 = proc_cpu_s(getpid());
+    thread_cpu_t th0[32], th1[32];
+    size_t n_th0 = proc_threads(g_wardd, th0, 32);
     double t2 = now_s();
     for (size_t i = 0; i < n_msgs; i++)
         publish(pub, &cap.out[i]);
@@ -634,6 +697,8 @@ int main(int argc, char **argv)
         sleep_s(0.02);
     double t2e = now_s();
     double cpu_stream = proc_cpu_s(g_wardd) - cpu0;
+    double w_broker = proc_cpu_s(g_mosq) - b2, w_self = proc_cpu_s(getpid()) - s2;
+    size_t n_th1 = proc_threads(g_wardd, th1, 32);
     double wardd_rate = (double)stored / (t2e - t2);
     if (stored < n_msgs)
         printf("bench-ingest: wardd stored only %" PRIu64 " of %zu report parts in time\n", stored,
@@ -642,6 +707,12 @@ int main(int argc, char **argv)
            " (wardd CPU %.2fs: %.0f us per report; %.0f%% of the raw rate)\n",
            sc.last - t1, (unsigned long)sc.n, t2e - t2, stored, cpu_stream,
            stored ? cpu_stream * 1e6 / (double)stored : 0.0, 100.0 * wardd_rate / raw_rate);
+    print_threads(th0, n_th0, th1, n_th1, stored);
+    printf("bench-ingest: CPU us per report: raw phase broker %.1f bench %.1f; wardd phase broker "
+           "%.1f bench %.1f wardd %.1f\n",
+           raw_broker * 1e6 / (double)n_msgs, raw_self * 1e6 / (double)n_msgs,
+           w_broker * 1e6 / (double)n_msgs, w_self * 1e6 / (double)n_msgs,
+           cpu_stream * 1e6 / (double)n_msgs);
     printf("ingest raw_reports_per_s=%.0f wardd_reports_per_s=%.0f\n", raw_rate, wardd_rate);
     client_close(pub);
     dbwatch_close(&w);
