@@ -20,13 +20,15 @@ void ward_flow_from_wire(ward_flow_t *f, const ward_wire_report_t *r, size_t i, 
                          int64_t base_ms)
 {
     const ward_wire_flow_t *w = &r->flows[i];
-    memset(f, 0, sizeof *f);
     size_t n = strnlen(device, sizeof f->device - 1);
-    memcpy(f->device, device, n); /* terminated by the memset */
+    memcpy(f->device, device, n);
+    f->device[n] = '\0';
     f->proto = w->proto;
     f->initiator = w->initiator;
     if (w->local_index < r->n_local_addrs) /* checked by the decoder; never trusted blindly */
         f->local_addr = r->local_addrs[w->local_index];
+    else
+        memset(&f->local_addr, 0, sizeof f->local_addr);
     f->local_port = w->local_port;
     f->remote_addr = w->remote_addr;
     f->remote_port_raw = w->remote_port;

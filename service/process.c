@@ -329,6 +329,8 @@ static int apply(ward_processor_t *p, prepared_t *pp, const char *topic, const u
         break;
     }
     const ward_wire_report_t *rp = &pp->r;
+    if (p->retro != NULL && pp->contacts != NULL)
+        ward_retro_prefetch(p->retro, pp->contacts, rp->n_flows);
     /* Absolute times (flow.h): the device's clock when synced, else the receive time. */
     int64_t base = pp->base;
     ward_store_part_t part = {id,   rp->boot_id, rp->seq, rp->part_index, pp->digest, received_ms,

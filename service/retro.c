@@ -357,6 +357,12 @@ int ward_retro_flush(ward_retro_t *r)
     return rc;
 }
 
+void ward_retro_prefetch(const ward_retro_t *r, const uint64_t *hashes, size_t n)
+{
+    for (size_t i = 0; r->cache != NULL && i < n; i++)
+        __builtin_prefetch(&r->cache[(size_t)(hashes[i] & (CACHE_SETS - 1)) * CACHE_WAYS]);
+}
+
 int ward_retro_note(ward_retro_t *r, const ward_flow_t *f)
 {
     return ward_retro_note_hashed(r, f, r->batching ? ward_retro_contact_hash(r, f) : 0);

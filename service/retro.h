@@ -78,6 +78,9 @@ void ward_retro_submit(void *retro, ward_intel_added_t *added);
 int ward_retro_note(ward_retro_t *r, const ward_flow_t *f);
 /** The key of f's contact (its keyed hash): pure, any thread once r exists. */
 uint64_t ward_retro_contact_hash(const ward_retro_t *r, const ward_flow_t *f);
+/** Start loading the cache lines the notes of these contacts will look at (a hint, no effect
+ *  otherwise): issued early, their misses overlap other work. */
+void ward_retro_prefetch(const ward_retro_t *r, const uint64_t *hashes, size_t n);
 /** ward_retro_note with the hash already computed (ward_retro_contact_hash). */
 int ward_retro_note_hashed(ward_retro_t *r, const ward_flow_t *f, uint64_t hash);
 
