@@ -284,6 +284,22 @@ static void print_threads(const thread_cpu_t *a, size_t na, const thread_cpu_t *
     printf("\n");
 }
 
+/* Bytes pid passed to write calls so far (wchar of /proc/<pid>/io), -1 if unknown. */
+static double proc_wchar(pid_t pid)
+{
+    char p[64], line[256];
+    double v = -1;
+    snprintf(p, sizeof p, "/proc/%d/io", (int)pid);
+    FILE *f = fopen(p, "r");
+    if (f == NULL)
+        return -1;
+    while (fgets(line, sizeof line, f) != NULL)
+        if (strncmp(line, "wchar:", 6) == 0)
+            v = strtod(line + 6, NULL);
+    fclose(f);
+    return v;
+}
+
 static long proc_hwm_kb(pid_t pid)
 {
     char p[64], line[256];
@@ -685,7 +701,7 @@ int main(int argc, char **argv)
     memset(&pc, 0, sizeof pc);
     pub = client("bench-pub2", port, &pc, false);
     double cpu0 = proc_cpu_s(g_wardd);
-    double b2 = proc_cpu_s(g_mosq), s2 = proc_cpu_s(getpid());
+    double b2 = proc_cpu_s(g_mosq), s2 = proc_cpu_s(getpid()), wc2 = proc_wchar(g_wardd);
     thread_cpu_t th0[32], th1[32];
     size_t n_th0 = proc_threads(g_wardd, th0, 32);
     double t2 = now_s();
@@ -698,6 +714,7 @@ int main(int argc, char **argv)
     double t2e = now_s();
     double cpu_stream = proc_cpu_s(g_wardd) - cpu0;
     double w_broker = proc_cpu_s(g_mosq) - b2, w_self = proc_cpu_s(getpid()) - s2;
+    double w_written = proc_wchar(g_wardd) - wc2;
     size_t n_th1 = proc_threads(g_wardd, th1, 32);
     double wardd_rate = (double)stored / (t2e - t2);
     if (stored < n_msgs)
@@ -709,10 +726,10 @@ int main(int argc, char **argv)
            stored ? cpu_stream * 1e6 / (double)stored : 0.0, 100.0 * wardd_rate / raw_rate);
     print_threads(th0, n_th0, th1, n_th1, stored);
     printf("bench-ingest: CPU us per report: raw phase broker %.1f bench %.1f; wardd phase broker "
-           "%.1f bench %.1f wardd %.1f\n",
+           "%.1f bench %.1f wardd %.1f (wardd wrote %.0f bytes per report)\n",
            raw_broker * 1e6 / (double)n_msgs, raw_self * 1e6 / (double)n_msgs,
            w_broker * 1e6 / (double)n_msgs, w_self * 1e6 / (double)n_msgs,
-           cpu_stream * 1e6 / (double)n_msgs);
+           cpu_stream * 1e6 / (double)n_msgs, w_written / (double)n_msgs);
     printf("ingest raw_reports_per_s=%.0f wardd_reports_per_s=%.0f\n", raw_rate, wardd_rate);
     client_close(pub);
     dbwatch_close(&w);

@@ -471,17 +471,29 @@ static void maybe_tick(ward_processor_t *p)
 }
 
 /*
- * Handle msgs[0..n) in one transaction, stopping early once it has been open for
- * WARD_PROCESS_WAIT_MS, so that what was received is committed at least that often. Returns how
- * many messages it consumed. On a database error the transaction is rolled back and those messages
- * are retried one transaction each.
+ * Handle msgs[0..*n) in one transaction. With refill, once those are handled it goes on with
+ * what arrives next (popped into msgs[*n..cap), *n grows) while the transaction is younger than
+ * WARD_PROCESS_WAIT_MS and messages keep coming: under a steady stream a transaction holds about
+ * that much time's reports (up to cap), so the index pages they touch are written to the WAL
+ * once per transaction rather than once per small batch; when the stream pauses for
+ * WARD_PROCESS_LINGER_MS it commits at once. Returns how many messages it consumed. On a database
+ * error the transaction is rolled back and those messages are retried one transaction each.
  */
-static size_t run_batch(ward_processor_t *p, ward_msg_t **msgs, size_t n)
+static size_t run_batch(ward_processor_t *p, ward_msg_t **msgs, size_t *n, size_t cap, bool refill)
 {
     int64_t start = ward_mono_ms();
     size_t done = 0;
     bool ok = ward_processor_begin(p) == 0;
-    while (ok && done < n) {
+    while (ok) {
+        if (done == *n) {
+            if (!refill || *n == cap || ward_mono_ms() - start >= WARD_PROCESS_WAIT_MS)
+                break;
+            size_t more = ward_queue_pop_batch(p->ready, msgs + *n, cap - *n, 1, 0,
+                                               WARD_PROCESS_LINGER_MS, NULL);
+            if (more == 0)
+                break;
+            *n += more;
+        }
         ward_msg_t *m = msgs[done];
         ok = (m->prep != NULL
                   ? apply(p, m->prep, m->topic, m->payload, m->len, m->received_ms)
@@ -503,8 +515,10 @@ static size_t run_batch(ward_processor_t *p, ward_msg_t **msgs, size_t n)
         return 1;
     }
     WARD_WARN("database error in a batch of %zu reports; retrying them one by one", done);
-    for (size_t i = 0; i < done; i++)
-        run_batch(p, &msgs[i], 1);
+    for (size_t i = 0; i < done; i++) {
+        size_t one = 1;
+        run_batch(p, &msgs[i], &one, 1, false);
+    }
     return done;
 }
 
@@ -540,8 +554,12 @@ static void *worker(void *arg)
             ward_queue_pop_batch(p->ready, batch, WARD_PROCESS_BATCH, WARD_PROCESS_LINGER_MIN,
                                  WARD_PROCESS_LINGER_MS, WARD_PROCESS_WAIT_MS, &closed);
         if (n > 0) {
-            for (size_t i = 0; i < n;)
-                i += run_batch(p, batch + i, n - i);
+            for (size_t i = 0; i < n;) {
+                size_t len = n - i; /* run_batch may pop more behind them */
+                size_t done = run_batch(p, batch + i, &len, WARD_PROCESS_BATCH - i, true);
+                n = i + len;
+                i += done;
+            }
             for (size_t i = 0; i < n; i++)
                 ward_msg_free(batch[i]);
         } else if (closed) {
