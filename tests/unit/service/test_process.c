@@ -243,12 +243,18 @@ static void worker_drains(void **state)
         ward_msg_t *m = ward_msg_new("ward/v1/dev-9/report", buf, len, 1700000065000);
         free(buf);
         assert_true(ward_queue_push(q, m));
+        if (i == 10) /* rejected on the decoder thread, counted by the worker */
+            assert_true(ward_queue_push(q, ward_msg_new("ward/v1/dev-9/report", "\xff", 1, 0)));
+        if (i == 20)
+            assert_true(ward_queue_push(q, ward_msg_new("not/a/ward/topic", "\xa0", 1, 0)));
     }
     ward_queue_close(q);
     ward_processor_join(fx->proc);
     assert_false(ward_processor_running(fx->proc));
     ward_process_stats_t s;
     ward_processor_stats(fx->proc, &s);
+    assert_int_equal(s.received, 52);
+    assert_int_equal(s.rejected, 2);
     assert_int_equal(s.accepted, 50);
     assert_int_equal(s.alerts_new, 1);
     assert_int_equal(s.alerts_folded, 49);
