@@ -284,35 +284,33 @@ static void print_threads(const thread_cpu_t *a, size_t na, const thread_cpu_t *
     printf("\n");
 }
 
-/* Bytes pid passed to write calls so far (wchar of /proc/<pid>/io), -1 if unknown. */
-static double proc_wchar(pid_t pid)
+/* The number after "key" in /proc/<pid>/<file> (lines "key value"), -1 if there is none. */
+static double proc_field(pid_t pid, const char *file, const char *key)
 {
     char p[64], line[256];
     double v = -1;
-    snprintf(p, sizeof p, "/proc/%d/io", (int)pid);
+    size_t klen = strlen(key);
+    snprintf(p, sizeof p, "/proc/%d/%s", (int)pid, file);
     FILE *f = fopen(p, "r");
     if (f == NULL)
         return -1;
     while (fgets(line, sizeof line, f) != NULL)
-        if (strncmp(line, "wchar:", 6) == 0)
-            v = strtod(line + 6, NULL);
+        if (strncmp(line, key, klen) == 0)
+            v = strtod(line + klen, NULL);
     fclose(f);
     return v;
 }
 
+/* Bytes pid passed to write calls so far, -1 if unknown. */
+static double proc_wchar(pid_t pid)
+{
+    return proc_field(pid, "io", "wchar:");
+}
+
+/* Peak RSS of pid in kB, -1 if unknown. */
 static long proc_hwm_kb(pid_t pid)
 {
-    char p[64], line[256];
-    long kb = -1;
-    snprintf(p, sizeof p, "/proc/%d/status", (int)pid);
-    FILE *f = fopen(p, "r");
-    if (f == NULL)
-        return -1;
-    while (fgets(line, sizeof line, f) != NULL)
-        if (strncmp(line, "VmHWM:", 6) == 0)
-            kb = strtol(line + 6, NULL, 10);
-    fclose(f);
-    return kb;
+    return (long)proc_field(pid, "status", "VmHWM:");
 }
 
 /* ---- wardd's progress: report_parts rows, read-only ---- */
@@ -392,16 +390,8 @@ static void encode_report(ward_agent_t *a, unsigned dev, unsigned k, unsigned n_
 {
     char id[32];
     uint8_t buf[WARD_REPORT_BUFFER_SIZE];
-    snprintf(id, sizeof id, "dev-%06u", dev);
-    ward_agent_config_t cfg;
-    ward_agent_config_init(&cfg);
-    cfg.device_id = id;
-    cfg.boot_id = 0x5eed0000u + dev;
-    cfg.report_interval_s = 60;
-    cfg.time_base = WARD_TIME_BOOT;
-    cfg.transport = tr;
     uint64_t t0 = 10000;
-    ward_agent_init(a, &cfg, t0);
+    bench_agent_start(a, dev, id, tr, t0);
     for (unsigned j = 0; j <= k; j++) {
         cap->keep = j == k;
         size_t before = cap->n;

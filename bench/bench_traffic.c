@@ -5,6 +5,7 @@
 #include "bench_traffic.h"
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 
 uint64_t bench_rng_next(uint64_t *s)
@@ -114,4 +115,18 @@ void bench_minute(ward_agent_t *a, unsigned dev, unsigned k, unsigned n_other, u
             packet(a, in, v6, l, r, proto, lport, rport, 90, 0, t + 40);
         }
     }
+}
+
+void bench_agent_start(ward_agent_t *a, unsigned dev, char id[32], const ward_transport_t *tr,
+                       uint64_t t0_ms)
+{
+    snprintf(id, 32, "dev-%06u", dev);
+    ward_agent_config_t cfg;
+    ward_agent_config_init(&cfg);
+    cfg.device_id = id;
+    cfg.boot_id = 0x5eed0000u + dev;
+    cfg.report_interval_s = 60;
+    cfg.time_base = WARD_TIME_BOOT;
+    cfg.transport = tr;
+    ward_agent_init(a, &cfg, t0_ms);
 }

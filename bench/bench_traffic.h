@@ -20,4 +20,12 @@ uint64_t bench_rng_next(uint64_t *s);
  */
 void bench_minute(ward_agent_t *a, unsigned dev, unsigned k, unsigned n_other, uint64_t t_ms);
 
+/*
+ * Start agent a as benchmark device dev at t0_ms: its id "dev-%06u" is written to id (which must
+ * outlive the agent), boot id 0x5eed0000 + dev, a 60 s interval, a clock counting from boot, its
+ * reports to tr.
+ */
+void bench_agent_start(ward_agent_t *a, unsigned dev, char id[32], const ward_transport_t *tr,
+                       uint64_t t0_ms);
+
 #endif

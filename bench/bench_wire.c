@@ -94,15 +94,7 @@ int main(int argc, char **argv)
     for (unsigned dev = 0; dev < WIRE_DEVICES; dev++) {
         char id[32];
         uint8_t buf[WARD_REPORT_BUFFER_SIZE];
-        snprintf(id, sizeof id, "dev-%06u", dev);
-        ward_agent_config_t cfg;
-        ward_agent_config_init(&cfg);
-        cfg.device_id = id;
-        cfg.boot_id = 0x5eed0000u + dev;
-        cfg.report_interval_s = 60;
-        cfg.time_base = WARD_TIME_BOOT;
-        cfg.transport = &tr;
-        ward_agent_init(&agent, &cfg, 10000);
+        bench_agent_start(&agent, dev, id, &tr, 10000);
         bench_minute(&agent, dev, 0, 17, 10000);
         ward_agent_poll(&agent, 70000, buf, sizeof buf);
     }

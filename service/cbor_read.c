@@ -45,42 +45,50 @@ static bool initial_ok(uint8_t ib)
     }
 }
 
-/* Well-formed UTF-8: no overlong forms, no surrogates, nothing past U+10FFFF, no cut sequence. */
+bool ward__utf8_next(const uint8_t *s, size_t n, size_t *i, uint32_t *cp)
+{
+    uint8_t b = s[*i];
+    if (b < 0x80) {
+        *cp = b;
+        (*i)++;
+        return true;
+    }
+    size_t need;
+    uint32_t c;
+    if (b >= 0xc2 && b <= 0xdf) {
+        need = 1;
+        c = b & 0x1f;
+    } else if ((b & 0xf0) == 0xe0) {
+        need = 2;
+        c = b & 0x0f;
+    } else if (b >= 0xf0 && b <= 0xf4) {
+        need = 3;
+        c = b & 0x07;
+    } else {
+        return false;
+    }
+    if (n - *i - 1 < need)
+        return false;
+    for (size_t k = 1; k <= need; k++) {
+        if ((s[*i + k] & 0xc0) != 0x80)
+            return false;
+        c = (c << 6) | (s[*i + k] & 0x3f);
+    }
+    if ((need == 2 && c < 0x800) || (need == 3 && (c < 0x10000 || c > 0x10ffff)) ||
+        (c >= 0xd800 && c <= 0xdfff))
+        return false;
+    *i += need + 1;
+    *cp = c;
+    return true;
+}
+
+/* Well-formed UTF-8 (ward__utf8_next). */
 static bool utf8_ok(const uint8_t *s, size_t n)
 {
-    size_t i = 0;
-    while (i < n) {
-        uint8_t b = s[i];
-        if (b < 0x80) {
-            i++;
-            continue;
-        }
-        size_t need;
-        uint32_t cp;
-        if (b >= 0xc2 && b <= 0xdf) {
-            need = 1;
-            cp = b & 0x1f;
-        } else if ((b & 0xf0) == 0xe0) {
-            need = 2;
-            cp = b & 0x0f;
-        } else if (b >= 0xf0 && b <= 0xf4) {
-            need = 3;
-            cp = b & 0x07;
-        } else {
+    uint32_t cp;
+    for (size_t i = 0; i < n;)
+        if (!ward__utf8_next(s, n, &i, &cp))
             return false;
-        }
-        if (n - i - 1 < need)
-            return false;
-        for (size_t k = 1; k <= need; k++) {
-            if ((s[i + k] & 0xc0) != 0x80)
-                return false;
-            cp = (cp << 6) | (s[i + k] & 0x3f);
-        }
-        if ((need == 2 && cp < 0x800) || (need == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
-            (cp >= 0xd800 && cp <= 0xdfff))
-            return false;
-        i += need + 1;
-    }
     return true;
 }
 

@@ -162,4 +162,10 @@ bool ward__cbor_skip(ward_cbor_reader_t *r);
  */
 bool ward__cbor_count(const ward_cbor_reader_t *r, size_t *items);
 
+/**
+ * The code point that starts at s[*i] (n bytes in all) as strict UTF-8: no overlong form, no
+ * surrogate, nothing past U+10FFFF, no cut sequence. Advances *i past it. False when invalid.
+ */
+bool ward__utf8_next(const uint8_t *s, size_t n, size_t *i, uint32_t *cp);
+
 #endif

@@ -259,41 +259,10 @@ static bool get_bool(dctx_t *c, bool *out, where_t w)
  * device ends up in terminals and JSON. */
 static bool text_ok(const uint8_t *s, size_t n)
 {
-    size_t i = 0;
-    while (i < n) {
-        uint8_t b = s[i];
-        if (b < 0x80) {
-            if (b < 0x20 || b == 0x7f)
-                return false;
-            i++;
-            continue;
-        }
-        size_t need;
-        uint32_t cp;
-        if ((b & 0xe0) == 0xc0) {
-            need = 1;
-            cp = b & 0x1f;
-        } else if ((b & 0xf0) == 0xe0) {
-            need = 2;
-            cp = b & 0x0f;
-        } else if ((b & 0xf8) == 0xf0) {
-            need = 3;
-            cp = b & 0x07;
-        } else {
+    uint32_t cp;
+    for (size_t i = 0; i < n;)
+        if (!ward__utf8_next(s, n, &i, &cp) || cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp < 0xa0))
             return false;
-        }
-        if (n - i - 1 < need)
-            return false;
-        for (size_t k = 1; k <= need; k++) {
-            if ((s[i + k] & 0xc0) != 0x80)
-                return false;
-            cp = (cp << 6) | (s[i + k] & 0x3f);
-        }
-        if ((need == 1 && cp < 0x80) || (need == 2 && cp < 0x800) || (need == 3 && cp < 0x10000) ||
-            cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) || (cp >= 0x80 && cp < 0xa0))
-            return false;
-        i += need + 1;
-    }
     return true;
 }
 
