@@ -205,7 +205,8 @@ typedef struct prepared {
     ward_flow_t *flows;    /* r's flows as the service keeps them, r.n_flows of them */
     uint64_t *contacts;    /* their contact keys (retro.h), NULL without a contact history */
     flow_match_t *matches; /* flows with at least one match, in flow order */
-    size_t n_matches;
+    size_t n_matches, cap_matches;
+    uint64_t intel_gen; /* the index generation the lookups started from */
 } prepared_t;
 
 static void prepared_free(void *arg)
@@ -219,6 +220,31 @@ static void prepared_free(void *arg)
     free(pp->flows);
     free(pp->contacts);
     free(pp);
+}
+
+/*
+ * Look every flow's remote address up in the intel index (a registered reader thread, intel.h),
+ * replacing the matches found before. The index generation is read first: a reload published
+ * after the lookups began makes the worker look again (apply). 0 ok, -1 out of memory.
+ */
+static int match_flows(const ward_intel_t *intel, prepared_t *pp)
+{
+    pp->n_matches = 0;
+    if (intel == NULL)
+        return 0;
+    pp->intel_gen = ward_intel_generation(intel);
+    int64_t now_s = ward_now_ms() / 1000;
+    for (size_t i = 0; i < pp->r.n_flows; i++) {
+        flow_match_t fm;
+        fm.total = ward_intel_match(intel, &pp->r.flows[i].remote_addr, now_s, fm.m, MATCH_MAX);
+        if (fm.total == 0)
+            continue;
+        if (!WARD_GROW(pp->matches, pp->n_matches, pp->cap_matches, 4))
+            return -1;
+        fm.flow = i;
+        pp->matches[pp->n_matches++] = fm;
+    }
+    return 0;
 }
 
 /* NULL only when out of memory. Intel lookups need a registered reader thread (intel.h). */
@@ -257,19 +283,9 @@ static prepared_t *prepare(const ward_processor_t *p, const char *topic, const u
         if (pp->contacts != NULL)
             pp->contacts[i] = ward_retro_contact_hash(p->retro, &pp->flows[i]);
     }
-    int64_t now_s = ward_now_ms() / 1000;
-    size_t cap = 0;
-    for (size_t i = 0; intel != NULL && i < pp->r.n_flows; i++) {
-        flow_match_t fm;
-        fm.total = ward_intel_match(intel, &pp->r.flows[i].remote_addr, now_s, fm.m, MATCH_MAX);
-        if (fm.total == 0)
-            continue;
-        if (!WARD_GROW(pp->matches, pp->n_matches, cap, 4)) {
-            prepared_free(pp);
-            return NULL;
-        }
-        fm.flow = i;
-        pp->matches[pp->n_matches++] = fm;
+    if (match_flows(intel, pp) != 0) {
+        prepared_free(pp);
+        return NULL;
     }
     return pp;
 }
@@ -329,6 +345,11 @@ static int apply(ward_processor_t *p, prepared_t *pp, const char *topic, const u
         break;
     }
     const ward_wire_report_t *rp = &pp->r;
+    /* Indicators published since the decoder looked the flows up: look again, so that no report
+     * falls between the new index and the retro-hunt of the contact history. */
+    if (p->intel != NULL && ward_intel_generation(p->intel) != pp->intel_gen &&
+        match_flows(p->intel, pp) != 0)
+        return -1;
     if (p->retro != NULL && pp->contacts != NULL)
         ward_retro_prefetch(p->retro, pp->contacts, rp->n_flows);
     /* Absolute times (flow.h): the device's clock when synced, else the receive time. */
@@ -409,6 +430,20 @@ int ward_processor_handle(ward_processor_t *p, const char *topic, const uint8_t 
     int rc = apply(p, pp, topic, payload, len, received_ms);
     prepared_free(pp);
     return rc;
+}
+
+void ward_processor_prepare_msg(ward_processor_t *p, ward_msg_t *m)
+{
+    if (m->prep != NULL && m->prep_free != NULL)
+        m->prep_free(m->prep);
+    m->prep = prepare(p, m->topic, m->payload, m->len, m->received_ms);
+    m->prep_free = prepared_free;
+}
+
+int ward_processor_handle_msg(ward_processor_t *p, ward_msg_t *m)
+{
+    return m->prep != NULL ? apply(p, m->prep, m->topic, m->payload, m->len, m->received_ms)
+                           : ward_processor_handle(p, m->topic, m->payload, m->len, m->received_ms);
 }
 
 int ward_processor_begin(ward_processor_t *p)
@@ -494,10 +529,7 @@ static size_t run_batch(ward_processor_t *p, ward_msg_t **msgs, size_t *n, size_
                 break;
             *n += more;
         }
-        ward_msg_t *m = msgs[done];
-        ok = (m->prep != NULL
-                  ? apply(p, m->prep, m->topic, m->payload, m->len, m->received_ms)
-                  : ward_processor_handle(p, m->topic, m->payload, m->len, m->received_ms)) >= 0;
+        ok = ward_processor_handle_msg(p, msgs[done]) >= 0;
         done++;
         if (ward_mono_ms() - start >= WARD_PROCESS_WAIT_MS)
             break;
@@ -590,8 +622,7 @@ static void *decoder(void *arg)
                                         WARD_PROCESS_WAIT_MS, &closed);
         for (size_t i = 0; i < n; i++) {
             ward_msg_t *m = batch[i];
-            m->prep = prepare(p, m->topic, m->payload, m->len, m->received_ms);
-            m->prep_free = prepared_free;
+            ward_processor_prepare_msg(p, m);
             if (!ward_queue_push(p->ready, m)) { /* cannot happen: only this thread closes it */
                 WARD_ERROR("a report on %s was lost at shutdown", m->topic);
                 ward_msg_free(m);

@@ -74,6 +74,12 @@ int ward_processor_begin(ward_processor_t *p);
 int ward_processor_handle(ward_processor_t *p, const char *topic, const uint8_t *payload,
                           size_t len, int64_t received_ms);
 int ward_processor_end(ward_processor_t *p);
+
+/** The decoder thread's half of handling m (no database): attaches what it found to m
+ *  (ward_msg_free frees it). Intel lookups need a registered reader thread. */
+void ward_processor_prepare_msg(ward_processor_t *p, ward_msg_t *m);
+/** The worker's half: handle m, prepared or not, in the open transaction; as _handle. */
+int ward_processor_handle_msg(ward_processor_t *p, ward_msg_t *m);
 /**
  * Periodic checks (device.silent) at wall-clock now_ms, inside a transaction opened with
  * ward_processor_begin. The worker runs them every WARD_BEHAVIOR_TICK_MS by itself.

@@ -18,6 +18,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "process.h"
 #include "report_build.h"
 #include "retro.h"
 
@@ -384,6 +385,41 @@ static void rollback_redoes_slice(void **state)
     assert_int_equal(count(fx, "SELECT count(*) FROM alerts"), 1);
 }
 
+/*
+ * A report the decoder prepared (intel lookups done) before a reload published a new indicator,
+ * and handled by the worker after it: the worker looks it up again, so the report raises its live
+ * alert and does not fall between the new index and the retro-hunt of the contact history.
+ */
+static void reload_between_prepare_and_apply(void **state)
+{
+    fx_t *fx = *state;
+    ward_processor_t *p = ward_processor_new(fx->store, fx->intel, NULL);
+    assert_non_null(p);
+    ward_processor_set_retro(p, fx->retro);
+    ward_intel_reader_register();
+    tb_report_t r;
+    size_t len;
+    tb_init(&r, "dev-7", 1);
+    tb_add_flow(&r, tb_flow(6, WARD_DIR_OUTBOUND, 0, 40000, "198.51.100.7", 443, 2, 2, 100, 100, 0,
+                            1, -1));
+    uint8_t *buf = tb_encode(&r, &len);
+    ward_msg_t *m = ward_msg_new("ward/v1/dev-7/report", buf, len, ward_now_ms());
+    free(buf);
+    ward_processor_prepare_msg(p, m); /* 198.51.100.7 is on no feed yet */
+    write_feed(fx, "192.0.2.1\n198.51.100.7\n");
+    assert_int_equal(ward_intel_reload(fx->intel, "test"), 0);
+    assert_int_equal(ward_processor_begin(p), 0);
+    assert_int_equal(ward_processor_handle_msg(p, m), 0);
+    assert_int_equal(ward_processor_end(p), 0);
+    assert_int_equal(
+        count(fx, "SELECT count(*) FROM alerts WHERE device = 'dev-7' AND type = 'intel.malicious_ip'"
+                  " AND evidence NOT LIKE '%retrospective%'"),
+        1);
+    ward_msg_free(m);
+    ward_intel_reader_unregister();
+    ward_processor_free(p);
+}
+
 static void prune_old_contacts(void **state)
 {
     fx_t *fx = *state;
@@ -416,6 +452,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(hunt_new_indicators, setup, teardown),
         cmocka_unit_test_setup_teardown(rollback_redoes_slice, setup, teardown),
         cmocka_unit_test_setup_teardown(prune_old_contacts, setup, teardown),
+        cmocka_unit_test_setup_teardown(reload_between_prepare_and_apply, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
