@@ -254,8 +254,8 @@ static size_t proc_threads(pid_t pid, thread_cpu_t *out, size_t max)
         char *open = strchr(buf, '('), *close = strrchr(buf, ')');
         unsigned long long ut = 0, st = 0;
         if (open == NULL || close == NULL || close < open ||
-            sscanf(close + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut,
-                   &st) != 2)
+            sscanf(close + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) !=
+                2)
             continue;
         out[n].tid = strtol(e->d_name, NULL, 10);
         snprintf(out[n].name, sizeof out[n].name, "%.*s", (int)(close - open - 1), open + 1);
@@ -324,8 +324,8 @@ static uint64_t parts_stored(dbwatch_t *w, const char *db)
 {
     if (w->db == NULL) {
         if (sqlite3_open_v2(db, &w->db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
-            sqlite3_prepare_v2(w->db, "SELECT count(*) FROM report_parts", -1, &w->count,
-                               NULL) != SQLITE_OK) {
+            sqlite3_prepare_v2(w->db, "SELECT count(*) FROM report_parts", -1, &w->count, NULL) !=
+                SQLITE_OK) {
             sqlite3_finalize(w->count);
             sqlite3_close(w->db);
             w->db = NULL;
@@ -385,8 +385,8 @@ static int32_t capture_publish(void *ctx, const uint8_t *buf, size_t len, int pr
  * (same boot id) and runs minutes 0..k, so the result is what the device would have sent then
  * (sequence number k), without keeping 100,000 agents in memory. Parts go to cap.
  */
-static void encode_report(ward_agent_t *a, unsigned dev, unsigned k, unsigned n_other, capture_t *cap,
-                          const ward_transport_t *tr)
+static void encode_report(ward_agent_t *a, unsigned dev, unsigned k, unsigned n_other,
+                          capture_t *cap, const ward_transport_t *tr)
 {
     char id[32];
     uint8_t buf[WARD_REPORT_BUFFER_SIZE];
@@ -526,13 +526,14 @@ static pid_t start_wardd(int port, const char *name)
     pid_t g = spawn(gargv, glog);
     int st = 0;
     if (g < 0 || waitpid(g, &st, 0) != g || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
-        fprintf(stderr, "bench-ingest: note: wardctl group apply failed (see %s): wardd runs "
-                        "without group rules\n",
+        fprintf(stderr,
+                "bench-ingest: note: wardctl group apply failed (see %s): wardd runs "
+                "without group rules\n",
                 glog);
 
-    char *argv[] = {exe,   (char *)"--broker",       portarg, (char *)"--db",         db,
-                    (char *)"--intel", feed, (char *)"--alerts-jsonl", jsonl, (char *)"--client-id",
-                    (char *)name, NULL};
+    char *argv[] = {exe,   (char *)"--broker",    portarg,      (char *)"--db",
+                    db,    (char *)"--intel",     feed,         (char *)"--alerts-jsonl",
+                    jsonl, (char *)"--client-id", (char *)name, NULL};
     pid_t pid = spawn(argv, log);
     double dl = now_s() + 30;
     while (now_s() < dl && !file_has(log, "ready") && waitpid(pid, NULL, WNOHANG) == 0)
@@ -555,12 +556,19 @@ int main(int argc, char **argv)
                                        {NULL, 0, NULL, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
-        long *v = c == 'r' ? &n_reports : c == 'd' ? &fleet_devices : c == 'k' ? &fleet_reports : NULL;
+        long *v = c == 'r'   ? &n_reports
+                  : c == 'd' ? &fleet_devices
+                  : c == 'k' ? &fleet_reports
+                             : NULL;
         if (v != NULL) {
             char *end;
             *v = strtol(optarg, &end, 10);
             if (*end != '\0' || *v < 1 || *v > 1000000) {
-                fprintf(stderr, "bench-ingest: --%s wants 1..1000000\n", lo[c == 'r' ? 0 : c == 'd' ? 1 : 2].name);
+                fprintf(stderr, "bench-ingest: --%s wants 1..1000000\n",
+                        lo[c == 'r'   ? 0
+                           : c == 'd' ? 1
+                                      : 2]
+                            .name);
                 return 2;
             }
         } else if (c == 'K') {
@@ -578,7 +586,8 @@ int main(int argc, char **argv)
     signal(SIGTERM, on_signal);
     signal(SIGPIPE, SIG_IGN);
 
-    snprintf(g_dir, sizeof g_dir, "%s/ward-bench-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    snprintf(g_dir, sizeof g_dir, "%s/ward-bench-XXXXXX",
+             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
     if (mkdtemp(g_dir) == NULL) {
         g_dir[0] = '\0';
         die("mkdtemp: %s", strerror(errno));
@@ -623,9 +632,10 @@ int main(int argc, char **argv)
         f = fopen(conf, "w");
         if (f == NULL)
             die("cannot write %s", conf);
-        fprintf(f, "listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n"
-                   "max_queued_messages 1000000\nmax_inflight_messages 1000\n"
-                   "max_queued_bytes 0\n",
+        fprintf(f,
+                "listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n"
+                "max_queued_messages 1000000\nmax_inflight_messages 1000\n"
+                "max_queued_bytes 0\n",
                 port);
         fclose(f);
         char *margv[] = {(char *)MOSQUITTO, (char *)"-c", conf, NULL};
@@ -657,9 +667,10 @@ int main(int argc, char **argv)
     size_t n_msgs = cap.n;
     for (size_t i = 0; i < n_msgs; i++)
         bytes += cap.out[i].len;
-    printf("bench-ingest: %zu report parts of %zu bytes on average (about 20 flows each), encoded by "
-           "the agent core in %.2fs; broker 127.0.0.1:%d\n",
-           n_msgs, bytes / (n_msgs ? n_msgs : 1), now_s() - te, port);
+    printf(
+        "bench-ingest: %zu report parts of %zu bytes on average (about 20 flows each), encoded by "
+        "the agent core in %.2fs; broker 127.0.0.1:%d\n",
+        n_msgs, bytes / (n_msgs ? n_msgs : 1), now_s() - te, port);
 
     /* 1. The plain subscriber. */
     counter_t sc, pc;
@@ -766,8 +777,8 @@ int main(int argc, char **argv)
     double cpu_fleet = proc_cpu_s(g_wardd) - cpu1;
     long hwm = proc_hwm_kb(g_wardd);
     if (cut || stored < sent)
-        printf("bench-ingest: the fleet phase was cut by the time budget: %" PRIu64
-               " of %" PRIu64 " report parts stored\n",
+        printf("bench-ingest: the fleet phase was cut by the time budget: %" PRIu64 " of %" PRIu64
+               " report parts stored\n",
                stored, sent);
     printf("bench-ingest: fleet: %" PRIu64 " report parts from %ld devices in %.1fs (%.0f/s), "
            "wardd CPU %.1fs\n",

@@ -273,8 +273,9 @@ static prepared_t *prepare(const ward_processor_t *p, const char *topic, const u
     pp->digest = fnv1a64(payload, len);
     pp->base = ward_flow_time_base(&pp->r, received_ms);
     size_t nf = pp->r.n_flows;
-    if (nf > 0 && ((pp->flows = malloc(nf * sizeof *pp->flows)) == NULL ||
-                   (p->retro != NULL && (pp->contacts = malloc(nf * sizeof *pp->contacts)) == NULL))) {
+    if (nf > 0 &&
+        ((pp->flows = malloc(nf * sizeof *pp->flows)) == NULL ||
+         (p->retro != NULL && (pp->contacts = malloc(nf * sizeof *pp->contacts)) == NULL))) {
         prepared_free(pp);
         return NULL;
     }
@@ -639,7 +640,7 @@ static void *decoder(void *arg)
 int ward_processor_start(ward_processor_t *p, ward_queue_t *q)
 {
     p->queue = q;
-    if ((p->ready = ward_queue_new(WARD_PROCESS_READY, 0)) == NULL)
+    if ((p->ready = ward_queue_new(WARD_PROCESS_READY, WARD_PROCESS_READY_BYTES)) == NULL)
         return -1;
     p->running = true;
     /* The first periodic check one period after start: devices known only from before a restart

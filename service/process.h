@@ -10,7 +10,8 @@
  * The two threads are a pipeline. The decoder pops the queue and prepares each message with no
  * database and no shared state: topic and CBOR decoded and validated, payload digest, every
  * flow's remote address looked up in the intel index. It passes the messages on, in order, to
- * the worker through a second bounded queue (WARD_PROCESS_READY messages). The worker, the one
+ * the worker through a second bounded queue (WARD_PROCESS_READY messages, WARD_PROCESS_READY_BYTES
+ * of payload). The worker, the one
  * database writer, does the rest: duplicate filter and storage, alerts, contacts, rules,
  * detectors, hygiene. Both keep the order of the MQTT stream.
  *
@@ -40,6 +41,8 @@
 
 #define WARD_PROCESS_BATCH 4096
 #define WARD_PROCESS_READY 4096
+/* ... and at most this many payload bytes (a decoded report takes a few times its payload). */
+#define WARD_PROCESS_READY_BYTES (16u << 20)
 /* Once a message is there, each thread waits up to WARD_PROCESS_LINGER_MS for a batch of this
  * many (ward_queue_pop_batch): one wake-up per batch instead of one per message, and fewer, larger
  * transactions; a report waits at most that much longer. */

@@ -12,10 +12,10 @@
  * one server from many ports, or reports twice in a batch, costs one write. The rows written are
  * the ones the notes would have written one by one.
  *
- * A note, and then the flush, skip a contact already written recently: a bounded cache (CACHE_SETS x CACHE_WAYS,
- * set-associative, the way with the oldest last_seen evicted) keeps, per contact (known by a
- * keyed 64-bit hash of device, address, port, protocol and direction), the first and last minute
- * last written. A contact is written again only when its last_seen moves into a later
+ * A note, and then the flush, skip a contact already written recently: a bounded cache (CACHE_SETS
+ * x CACHE_WAYS, set-associative, the way with the oldest last_seen evicted) keeps, per contact
+ * (known by a keyed 64-bit hash of device, address, port, protocol and direction), the first and
+ * last minute last written. A contact is written again only when its last_seen moves into a later
  * minute or its first_seen into an earlier one, so contacts.first_seen/last_seen are exact to
  * the minute (what retro-hunt needs: days). The cache only ever understates the row (the upsert
  * keeps min/max), so it stays right while transactions commit; any rollback

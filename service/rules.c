@@ -1110,8 +1110,9 @@ static int push_history(ward_rules_device_t *d, const ward_rules_ctx_t *cx, cons
     h->remote = sample_hashes(s, false, &h->n_remote);
     for (int m = 0; m < WARD_METRIC_COUNT_; m++)
         h->metric[m] = m == WARD_METRIC_ACTIVE_CONNECTIONS ? h->n_conn
-                       : m == WARD_METRIC_DISTINCT_REMOTES ? h->n_remote
-                                                           : ward_sample_metric(s, (ward_metric_t)m);
+                       : m == WARD_METRIC_DISTINCT_REMOTES
+                           ? h->n_remote
+                           : ward_sample_metric(s, (ward_metric_t)m);
     if (!ruleset_needs_hashes(cx->rules)) {
         free(h->conn);
         free(h->remote);

@@ -274,9 +274,9 @@ static void hunt_new_indicators(void **state)
         const char *dev, *remote;
         unsigned port;
         uint8_t proto;
-    } past[] = {{"dev-1", "198.51.100.7", 443, 6},  {"dev-1", "198.51.100.7", 8443, 6},
-                {"dev-2", "198.51.100.9", 53, 17},  {"dev-3", "198.51.100.20", 80, 6},
-                {"dev-1", "192.0.2.200", 80, 6},    {"dev-2", "203.0.113.9", 8 * 256, 1},
+    } past[] = {{"dev-1", "198.51.100.7", 443, 6},   {"dev-1", "198.51.100.7", 8443, 6},
+                {"dev-2", "198.51.100.9", 53, 17},   {"dev-3", "198.51.100.20", 80, 6},
+                {"dev-1", "192.0.2.200", 80, 6},     {"dev-2", "203.0.113.9", 8 * 256, 1},
                 {"dev-4", "2001:db8:bad::1", 53, 17}};
     for (size_t i = 0; i < sizeof past / sizeof past[0]; i++) {
         ward_flow_t f = flow(past[i].dev, past[i].remote, past[i].port, now - 3600000 - (int64_t)i,
@@ -376,8 +376,7 @@ static void rollback_redoes_slice(void **state)
     assert_int_equal(ward_intel_reload(fx->intel, "test"), 0);
     /* A slice whose transaction is rolled back: its alert is gone, and it is done again. */
     assert_int_equal(ward_store_begin(fx->store), 0);
-    assert_int_equal(
-        ward_retro_step(fx->retro, ward_now_ms(), ward_mono_ms(), 10, emit, fx), 0);
+    assert_int_equal(ward_retro_step(fx->retro, ward_now_ms(), ward_mono_ms(), 10, emit, fx), 0);
     ward_store_rollback(fx->store);
     ward_retro_rollback(fx->retro);
     assert_int_equal(count(fx, "SELECT count(*) FROM alerts"), 0);
@@ -400,8 +399,8 @@ static void reload_between_prepare_and_apply(void **state)
     tb_report_t r;
     size_t len;
     tb_init(&r, "dev-7", 1);
-    tb_add_flow(&r, tb_flow(6, WARD_DIR_OUTBOUND, 0, 40000, "198.51.100.7", 443, 2, 2, 100, 100, 0,
-                            1, -1));
+    tb_add_flow(
+        &r, tb_flow(6, WARD_DIR_OUTBOUND, 0, 40000, "198.51.100.7", 443, 2, 2, 100, 100, 0, 1, -1));
     uint8_t *buf = tb_encode(&r, &len);
     ward_msg_t *m = ward_msg_new("ward/v1/dev-7/report", buf, len, ward_now_ms());
     free(buf);
@@ -412,8 +411,9 @@ static void reload_between_prepare_and_apply(void **state)
     assert_int_equal(ward_processor_handle_msg(p, m), 0);
     assert_int_equal(ward_processor_end(p), 0);
     assert_int_equal(
-        count(fx, "SELECT count(*) FROM alerts WHERE device = 'dev-7' AND type = 'intel.malicious_ip'"
-                  " AND evidence NOT LIKE '%retrospective%'"),
+        count(fx,
+              "SELECT count(*) FROM alerts WHERE device = 'dev-7' AND type = 'intel.malicious_ip'"
+              " AND evidence NOT LIKE '%retrospective%'"),
         1);
     ward_msg_free(m);
     ward_intel_reader_unregister();
