@@ -14,6 +14,7 @@
  * Every count from a report is untrusted: additions saturate, sets are capped.
  */
 #include "behavior.h"
+#include "grow.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -322,14 +323,8 @@ static int sset_add(void **v, size_t *n, size_t *cap, size_t size, const void *x
     }
     if (*n >= limit || *n >= SET_HARD_MAX)
         return 0;
-    if (*n == *cap) {
-        size_t nc = *cap ? *cap * 2 : 8;
-        void *nv = realloc(*v, nc * size);
-        if (nv == NULL)
-            return 0;
-        *v = nv;
-        *cap = nc;
-    }
+    if (!ward__grow(v, *n, cap, size, 8)) /* WARD_GROW's doubling, for any element size */
+        return 0;
     char *base = *v;
     memmove(base + (lo + 1) * size, base + lo * size, (*n - lo) * size);
     memcpy(base + lo * size, x, size);

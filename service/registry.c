@@ -6,6 +6,7 @@
  * a device map of 100k entries loads in milliseconds. A reload that fails keeps the old copy.
  */
 #include "registry.h"
+#include "grow.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -252,13 +253,8 @@ static int load(ward_registry_t *reg, int64_t rev)
         const char *name = col(s, 0);
         if (name == NULL || !ward_group_name_valid(name))
             continue;
-        if (n == cap) {
-            cap = cap ? cap * 2 : 8;
-            ward_group_t *g = realloc(groups, cap * sizeof *g);
-            if (g == NULL)
-                goto out;
-            groups = g;
-        }
+        if (!WARD_GROW(groups, n, cap, 8))
+            goto out;
         if (group_load(&groups[n], name, col(s, 1), sqlite3_column_int64(s, 2),
                        sqlite3_column_type(s, 3) != SQLITE_NULL, sqlite3_column_int64(s, 3),
                        col(s, 4)) != 0) {
@@ -273,12 +269,8 @@ static int load(ward_registry_t *reg, int64_t rev)
     sqlite3_finalize(s);
     s = NULL;
     if (!have_default) {
-        if (n == cap) {
-            ward_group_t *g = realloc(groups, (cap + 1) * sizeof *g);
-            if (g == NULL)
-                goto out;
-            groups = g;
-        }
+        if (!WARD_GROW(groups, n, cap, 1))
+            goto out;
         if (group_load(&groups[n], WARD_GROUP_DEFAULT, NULL, 0, false, 0, NULL) != 0) {
             group_clear(&groups[n]);
             goto out;
@@ -299,13 +291,8 @@ static int load(ward_registry_t *reg, int64_t rev)
         ward_group_t *g = n ? bsearch(&key, groups, n, sizeof *groups, cmp_group) : NULL;
         if (g == NULL)
             continue; /* a group that no longer exists: the device is in default */
-        if (nd == capd) {
-            capd = capd ? capd * 2 : 64;
-            devmap_t *d = realloc(devs, capd * sizeof *d);
-            if (d == NULL)
-                goto out;
-            devs = d;
-        }
+        if (!WARD_GROW(devs, nd, capd, 64))
+            goto out;
         snprintf(devs[nd].device, sizeof devs[nd].device, "%s", dev);
         devs[nd].group = (size_t)(g - groups);
         nd++;
