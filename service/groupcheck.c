@@ -266,7 +266,8 @@ static dev_t_ *device(ward_groupcheck_t *gc, const char *id, const ward_rules_ct
     return d;
 }
 
-int ward_groupcheck_report(ward_groupcheck_t *gc, const ward_wire_report_t *r, int64_t now_ms)
+int ward_groupcheck_report(ward_groupcheck_t *gc, const ward_wire_report_t *r,
+                           const ward_flow_t *flows, int64_t now_ms)
 {
     const ward_group_t *g = ward_registry_group(gc->reg, r->device_id);
     emit_ctx_t ec;
@@ -277,7 +278,7 @@ int ward_groupcheck_report(ward_groupcheck_t *gc, const ward_wire_report_t *r, i
         return -1;
     if (now_ms > gc->last_ms)
         gc->last_ms = now_ms;
-    return ward_rules_report(d->rules, &cx, r, now_ms);
+    return ward_rules_report(d->rules, &cx, r, flows, now_ms);
 }
 
 int ward_groupcheck_flush(ward_groupcheck_t *gc)

@@ -51,9 +51,11 @@ int ward_groupcheck_refresh(ward_groupcheck_t *gc);
 
 /**
  * One accepted report part of r->device_id received at now_ms: evaluate its group's rules and
- * baseline. Runs inside the caller's transaction. 0 ok, -1 store error or out of memory.
+ * baseline (flows: as ward_rules_report). Runs inside the caller's transaction. 0 ok, -1 store
+ * error or out of memory.
  */
-int ward_groupcheck_report(ward_groupcheck_t *gc, const ward_wire_report_t *r, int64_t now_ms);
+int ward_groupcheck_report(ward_groupcheck_t *gc, const ward_wire_report_t *r,
+                           const ward_flow_t *flows, int64_t now_ms);
 
 /** Before the transaction commits: write the baselines that learned something in it (once per
  *  group and transaction, not per report). 0 ok, -1 store error. */

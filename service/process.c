@@ -87,7 +87,7 @@ static int on_group_alert(void *ctx, const ward_alert_t *a, bool is_new)
 }
 
 /* The detector thresholds and the security group of a device, from the registry as last loaded
- * (ward_groupcheck_report reloads it when wardctl changed it, before the detectors run). */
+ * (ward_processor_begin reloads it when wardctl changed it, at the start of each transaction). */
 static const ward_behavior_config_t *device_behavior(ward_processor_t *p, const char *device)
 {
     return ward_registry_group(ward_groupcheck_registry(p->groups), device)->behavior;
@@ -407,7 +407,7 @@ static int apply(ward_processor_t *p, prepared_t *pp, const char *topic, const u
      * device.silent, seq order) and says nothing about hygiene. The next regular report carries
      * the period's flows. */
     if (rc == 0 && !(rp->has_priority && rp->priority))
-        rc = ward_groupcheck_report(p->groups, rp, received_ms);
+        rc = ward_groupcheck_report(p->groups, rp, pp->flows, received_ms);
     if (rc == 0 && !(rp->has_priority && rp->priority))
         rc = ward_behavior_report(p->behavior, rp, device_behavior(p, id), received_ms);
     if (rc == 0 && !(rp->has_priority && rp->priority))

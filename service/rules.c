@@ -705,7 +705,7 @@ static void sample_reset(ward_sample_t *s)
 }
 
 static int sample_add(ward_sample_t *s, const char *device, const ward_wire_report_t *r,
-                      int64_t now_ms)
+                      const ward_flow_t *flows, int64_t now_ms)
 {
     if (s->n_flows + r->n_flows > s->cap_flows) {
         size_t cap = s->n_flows + r->n_flows + 16;
@@ -723,10 +723,16 @@ static int sample_add(ward_sample_t *s, const char *device, const ward_wire_repo
         s->listening = n;
         s->cap_listening = cap;
     }
-    /* Absolute times as process.c computes them (flow.h). */
-    int64_t base = ward_flow_time_base(r, now_ms);
-    for (size_t i = 0; i < r->n_flows; i++)
-        ward_flow_from_wire(&s->flows[s->n_flows++], r, i, device, base);
+    if (flows != NULL) { /* already built by the caller (process.c's decoder thread) */
+        if (r->n_flows > 0)
+            memcpy(&s->flows[s->n_flows], flows, r->n_flows * sizeof *flows);
+        s->n_flows += r->n_flows;
+    } else {
+        /* Absolute times as process.c computes them (flow.h). */
+        int64_t base = ward_flow_time_base(r, now_ms);
+        for (size_t i = 0; i < r->n_flows; i++)
+            ward_flow_from_wire(&s->flows[s->n_flows++], r, i, device, base);
+    }
     /* Key 19 states everything that listens (even nothing); a report without it says nothing
      * about listening sockets: no datapoint for the listening rule. */
     for (size_t i = 0; i < r->n_listening; i++)
@@ -1206,7 +1212,7 @@ static int ensure_bound(ward_rules_device_t *d, const ward_rules_ctx_t *cx, int6
 }
 
 int ward_rules_report(ward_rules_device_t *d, const ward_rules_ctx_t *cx,
-                      const ward_wire_report_t *r, int64_t now_ms)
+                      const ward_wire_report_t *r, const ward_flow_t *flows, int64_t now_ms)
 {
     int rc = ensure_bound(d, cx, now_ms);
     if (rc != 0)
@@ -1222,7 +1228,7 @@ int ward_rules_report(ward_rules_device_t *d, const ward_rules_ctx_t *cx,
         d->cur.t_ms = now_ms;
         d->cur_first_ms = now_ms;
     }
-    if (sample_add(&d->cur, d->device, r, now_ms) != 0) {
+    if (sample_add(&d->cur, d->device, r, flows, now_ms) != 0) {
         sample_reset(&d->cur);
         return -1;
     }

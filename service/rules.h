@@ -215,10 +215,12 @@ typedef struct ward_rules_ctx {
 /**
  * Feed one decoded report part received at now_ms. Parts of one report are gathered; the sample is
  * evaluated when its last part arrives (or when a part of another report arrives first).
- * 0 ok, -1 out of memory, or what emit returned.
+ * flows: r's flows as the service keeps them (ward_flow_from_wire, r->n_flows of them), when the
+ * caller has them already; NULL to have them built here. 0 ok, -1 out of memory, or what emit
+ * returned.
  */
 int ward_rules_report(ward_rules_device_t *d, const ward_rules_ctx_t *cx,
-                      const ward_wire_report_t *r, int64_t now_ms);
+                      const ward_wire_report_t *r, const ward_flow_t *flows, int64_t now_ms);
 
 /**
  * Housekeeping at now_ms: evaluate a report whose missing parts are overdue (a report interval),

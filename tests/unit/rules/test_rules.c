@@ -159,7 +159,7 @@ static void bench_free(bench_t *b)
 
 static void feed(bench_t *b, rep_t *x, int64_t t)
 {
-    assert_int_equal(ward_rules_report(b->d, &b->cx, &x->r, t), 0);
+    assert_int_equal(ward_rules_report(b->d, &b->cx, &x->r, NULL, t), 0);
 }
 
 /* Expect exactly one event (then clear). */
