@@ -349,13 +349,17 @@ static int q_run(ward_hygiene_t *h, int q, const char *what)
     return rc == SQLITE_DONE ? 0 : db_error(h, what);
 }
 
+/* The part of rec_text that does not depend on the title. */
+static uint64_t rec_text_fixed(const char *severity, const char *description,
+                               const char *remediation)
+{
+    return hash_str(hash_str(hash_str(HASH_SEED, severity), description), remediation);
+}
+
 static uint64_t rec_text(const char *severity, const char *title, const char *description,
                          const char *remediation)
 {
-    uint64_t x = hash_str(HASH_SEED, severity);
-    x = hash_str(x, description);
-    x = hash_str(x, remediation);
-    return hash_str(x, title);
+    return hash_str(rec_text_fixed(severity, description, remediation), title);
 }
 
 /*
@@ -373,9 +377,7 @@ static uint64_t rec_text_of(const char *severity, const char *title, const char 
     uintptr_t k = ((uintptr_t)description ^ (uintptr_t)remediation >> 4 ^ (uintptr_t)severity >> 8);
     size_t i = (size_t)(k >> 3) % 64;
     if (memo[i].sev != severity || memo[i].desc != description || memo[i].rem != remediation) {
-        uint64_t x = hash_str(HASH_SEED, severity);
-        x = hash_str(x, description);
-        memo[i].x = hash_str(x, remediation);
+        memo[i].x = rec_text_fixed(severity, description, remediation);
         memo[i].sev = severity;
         memo[i].desc = description;
         memo[i].rem = remediation;
