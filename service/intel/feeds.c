@@ -454,25 +454,14 @@ static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
     return era * 146097 + (int64_t)doe - 719468;
 }
 
-static bool digits(const char *s, size_t n, unsigned *out)
-{
-    unsigned v = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return false;
-        v = v * 10 + (unsigned)(s[i] - '0');
-    }
-    *out = v;
-    return true;
-}
-
 bool ward__parse_time(ward__str_t s, int64_t *out)
 {
     s = ward__trim(s);
     uint64_t unix_s;
     unsigned y, mo, d, h = 0, mi = 0, sec = 0;
     static const unsigned mdays[12] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    if (s.n == 8 && digits(s.p, 4, &y) && digits(s.p + 4, 2, &mo) && digits(s.p + 6, 2, &d)) {
+    if (s.n == 8 && ward__digits(s.p, 4, &y) && ward__digits(s.p + 4, 2, &mo) &&
+        ward__digits(s.p + 6, 2, &d)) {
         /* YYYYMMDD (MISP's CSV date); no feed has Unix times from 1970-1973. */
         if (y < 1900 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1])
             return false;
@@ -483,8 +472,8 @@ bool ward__parse_time(ward__str_t s, int64_t *out)
         *out = (int64_t)unix_s;
         return true;
     }
-    if (s.n < 10 || !digits(s.p, 4, &y) || s.p[4] != '-' || !digits(s.p + 5, 2, &mo) ||
-        s.p[7] != '-' || !digits(s.p + 8, 2, &d))
+    if (s.n < 10 || !ward__digits(s.p, 4, &y) || s.p[4] != '-' || !ward__digits(s.p + 5, 2, &mo) ||
+        s.p[7] != '-' || !ward__digits(s.p + 8, 2, &d))
         return false;
     if (y < 1900 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1])
         return false;
@@ -493,9 +482,9 @@ bool ward__parse_time(ward__str_t s, int64_t *out)
     size_t i = 10;
     int64_t offset = 0;
     if (i < s.n) {
-        if ((s.p[i] != 'T' && s.p[i] != ' ') || s.n < i + 9 || !digits(s.p + i + 1, 2, &h) ||
-            s.p[i + 3] != ':' || !digits(s.p + i + 4, 2, &mi) || s.p[i + 6] != ':' ||
-            !digits(s.p + i + 7, 2, &sec))
+        if ((s.p[i] != 'T' && s.p[i] != ' ') || s.n < i + 9 || !ward__digits(s.p + i + 1, 2, &h) ||
+            s.p[i + 3] != ':' || !ward__digits(s.p + i + 4, 2, &mi) || s.p[i + 6] != ':' ||
+            !ward__digits(s.p + i + 7, 2, &sec))
             return false;
         if (h > 23 || mi > 59 || sec > 60)
             return false;
@@ -517,7 +506,8 @@ bool ward__parse_time(ward__str_t s, int64_t *out)
             offset = 0;
         } else if (zone.n == 6 && (zone.p[0] == '+' || zone.p[0] == '-') && zone.p[3] == ':') {
             unsigned zh, zm;
-            if (!digits(zone.p + 1, 2, &zh) || !digits(zone.p + 4, 2, &zm) || zh > 23 || zm > 59)
+            if (!ward__digits(zone.p + 1, 2, &zh) || !ward__digits(zone.p + 4, 2, &zm) || zh > 23 ||
+                zm > 59)
                 return false;
             offset = (int64_t)(zh * 3600 + zm * 60);
             if (zone.p[0] == '-')

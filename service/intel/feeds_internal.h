@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "feeds.h"
 #include "indicator.h"
 
@@ -27,6 +29,8 @@
 
 bool ward__ip_parse_cidr_n(const char *s, size_t n, ward_ip_t *addr, uint8_t *prefix, bool *is_v4);
 bool ward__ip_is_mapped(const ward_ip_t *a);
+/* s[0..n) as a decimal number (digits only, n may be 0); false on any other character. */
+bool ward__digits(const char *s, size_t n, unsigned *out);
 
 /** A (pointer, length) slice of the input. */
 typedef struct ward__str {
@@ -108,6 +112,9 @@ ward_status_t ward__load_iprep(ward__feed_ctx_t *c, const char *data, size_t len
 ward_status_t ward__load_feodo(ward__feed_ctx_t *c, const char *data, size_t len);
 ward_status_t ward__load_misp_csv(ward__feed_ctx_t *c, const char *data, size_t len);
 ward_status_t ward__load_drop_json(ward__feed_ctx_t *c, const char *data, size_t len);
+/** The feed's bytes as JSON (MISP, STIX); NULL when they are not JSON, counted bad and reported
+ *  as a failure of the whole load with the parser's line and reason. */
+json_t *ward__feed_json(ward__feed_ctx_t *c, const char *data, size_t len);
 ward_status_t ward__load_misp_json(ward__feed_ctx_t *c, const char *data, size_t len);
 ward_status_t ward__load_stix(ward__feed_ctx_t *c, const char *data, size_t len);
 

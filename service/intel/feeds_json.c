@@ -218,15 +218,22 @@ static void misp_event_wrapper(ward__feed_ctx_t *c, json_t *w, size_t idx)
         ward__feed_bad(c, 0, "element %zu is not a MISP event", idx);
 }
 
-ward_status_t ward__load_misp_json(ward__feed_ctx_t *c, const char *data, size_t len)
+json_t *ward__feed_json(ward__feed_ctx_t *c, const char *data, size_t len)
 {
     json_error_t err;
     json_t *root = json_loadb(data, len, 0, &err);
     if (root == NULL) {
         c->st->bad++;
         ward__feed_fail(c, (uint64_t)(err.line > 0 ? err.line : 0), "JSON: %s", err.text);
-        return WARD_E_MALFORMED;
     }
+    return root;
+}
+
+ward_status_t ward__load_misp_json(ward__feed_ctx_t *c, const char *data, size_t len)
+{
+    json_t *root = ward__feed_json(c, data, len);
+    if (root == NULL)
+        return WARD_E_MALFORMED;
     ward_status_t rc = WARD_OK;
     json_t *list = NULL;
     if (json_is_array(root))

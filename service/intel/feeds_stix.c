@@ -357,13 +357,9 @@ static void stix_indicator(ward__feed_ctx_t *c, json_t *o, size_t idx, ward__sti
 
 ward_status_t ward__load_stix(ward__feed_ctx_t *c, const char *data, size_t len)
 {
-    json_error_t err;
-    json_t *root = json_loadb(data, len, 0, &err);
-    if (root == NULL) {
-        c->st->bad++;
-        ward__feed_fail(c, (uint64_t)(err.line > 0 ? err.line : 0), "JSON: %s", err.text);
+    json_t *root = ward__feed_json(c, data, len);
+    if (root == NULL)
         return WARD_E_MALFORMED;
-    }
     json_t *objects = NULL;
     if (json_is_array(root)) {
         objects = root;

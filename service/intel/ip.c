@@ -22,10 +22,8 @@
 static const uint8_t v4_mapped_prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 
 /* Parse a decimal number of at most max_digits digits, no leading zero (except "0" itself). */
-static bool parse_dec(const char *s, size_t n, unsigned max_digits, unsigned *out)
+bool ward__digits(const char *s, size_t n, unsigned *out)
 {
-    if (n == 0 || n > max_digits || (n > 1 && s[0] == '0'))
-        return false;
     unsigned v = 0;
     for (size_t i = 0; i < n; i++) {
         if (s[i] < '0' || s[i] > '9')
@@ -34,6 +32,14 @@ static bool parse_dec(const char *s, size_t n, unsigned max_digits, unsigned *ou
     }
     *out = v;
     return true;
+}
+
+/* 1..max_digits decimal digits without a leading zero (an octet, a prefix length). */
+static bool parse_dec(const char *s, size_t n, unsigned max_digits, unsigned *out)
+{
+    if (n == 0 || n > max_digits || (n > 1 && s[0] == '0'))
+        return false;
+    return ward__digits(s, n, out);
 }
 
 static bool parse_v4(const char *s, size_t n, uint8_t out[4])
