@@ -350,43 +350,13 @@ static void dbwatch_close(dbwatch_t *w)
 
 /* ---- reports, encoded by the real agent core ---- */
 
-typedef struct blob {
-    char topic[64];
-    uint8_t *data;
-    uint32_t len;
-} blob_t;
-
-typedef struct capture {
-    blob_t *out; /* where the next part goes */
-    size_t n, cap;
-    bool keep;
-} capture_t;
-
-static int32_t capture_publish(void *ctx, const uint8_t *buf, size_t len, int priority)
-{
-    (void)priority;
-    capture_t *c = ctx;
-    if (!c->keep)
-        return (int32_t)len;
-    if (c->n == c->cap)
-        return 0;
-    blob_t *b = &c->out[c->n];
-    b->data = malloc(len);
-    if (b->data == NULL)
-        return 0;
-    memcpy(b->data, buf, len);
-    b->len = (uint32_t)len;
-    c->n++;
-    return (int32_t)len;
-}
-
 /*
  * Report k (0-based) of device dev as ward_agent_poll() encodes it: the agent is started afresh
  * (same boot id) and runs minutes 0..k, so the result is what the device would have sent then
  * (sequence number k), without keeping 100,000 agents in memory. Parts go to cap.
  */
 static void encode_report(ward_agent_t *a, unsigned dev, unsigned k, unsigned n_other,
-                          capture_t *cap, const ward_transport_t *tr)
+                          bench_capture_t *cap, const ward_transport_t *tr)
 {
     char id[32];
     uint8_t buf[WARD_REPORT_BUFFER_SIZE];
@@ -483,7 +453,7 @@ static void client_close(struct mosquitto *m)
     mosquitto_destroy(m);
 }
 
-static void publish(struct mosquitto *m, const blob_t *b)
+static void publish(struct mosquitto *m, const bench_blob_t *b)
 {
     for (;;) {
         int rc = mosquitto_publish(m, NULL, b->topic, (int)b->len, b->data, 1, false);
@@ -652,11 +622,11 @@ int main(int argc, char **argv)
 
     /* The stream: n_reports reports of ~20 flows, 1000 devices, round after round. */
     ward_agent_t *agent = calloc(1, sizeof *agent);
-    capture_t cap = {calloc((size_t)n_reports + 64, sizeof(blob_t)), 0, (size_t)n_reports + 64,
-                     false};
+    bench_capture_t cap = {calloc((size_t)n_reports + 64, sizeof(bench_blob_t)), 0,
+                           (size_t)n_reports + 64, false};
     if (agent == NULL || cap.out == NULL)
         die("out of memory%s", "");
-    ward_transport_t tr = {capture_publish, &cap};
+    ward_transport_t tr = {bench_capture_publish, &cap};
     double te = now_s();
     size_t bytes = 0;
     unsigned rounds = (unsigned)((n_reports + STREAM_DEVICES - 1) / STREAM_DEVICES);
@@ -744,9 +714,9 @@ int main(int argc, char **argv)
     path(db, sizeof db, "wardd-fleet.db");
     memset(&pc, 0, sizeof pc);
     pub = client("bench-pub3", port, &pc, false);
-    blob_t parts[8];
-    capture_t one = {parts, 0, 8, false};
-    ward_transport_t tr1 = {capture_publish, &one};
+    bench_blob_t parts[8];
+    bench_capture_t one = {parts, 0, 8, false};
+    ward_transport_t tr1 = {bench_capture_publish, &one};
     uint64_t sent = 0;
     stored = 0;
     double cpu1 = proc_cpu_s(g_wardd);

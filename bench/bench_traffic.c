@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 uint64_t bench_rng_next(uint64_t *s)
@@ -129,4 +130,22 @@ void bench_agent_start(ward_agent_t *a, unsigned dev, char id[32], const ward_tr
     cfg.time_base = WARD_TIME_BOOT;
     cfg.transport = tr;
     ward_agent_init(a, &cfg, t0_ms);
+}
+
+int32_t bench_capture_publish(void *ctx, const uint8_t *buf, size_t len, int priority)
+{
+    (void)priority;
+    bench_capture_t *c = ctx;
+    if (!c->keep)
+        return (int32_t)len;
+    if (c->n == c->cap)
+        return 0;
+    bench_blob_t *b = &c->out[c->n];
+    b->data = malloc(len);
+    if (b->data == NULL)
+        return 0;
+    memcpy(b->data, buf, len);
+    b->len = (uint32_t)len;
+    c->n++;
+    return (int32_t)len;
 }

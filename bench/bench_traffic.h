@@ -5,9 +5,29 @@
 #ifndef WARD_BENCH_TRAFFIC_H
 #define WARD_BENCH_TRAFFIC_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "ward/agent.h"
+
+/* One report part as the agent core handed it to its transport (topic: set by the caller). */
+typedef struct bench_blob {
+    char topic[64];
+    uint8_t *data;
+    uint32_t len;
+} bench_blob_t;
+
+/* Where bench_capture_publish puts the parts: out[0..cap), n used; parts arriving while keep is
+ * false are dropped (an agent replaying minutes whose reports are not wanted). */
+typedef struct bench_capture {
+    bench_blob_t *out;
+    size_t n, cap;
+    bool keep;
+} bench_capture_t;
+
+/* A ward_transport_t publish function (ctx: a bench_capture_t): copies each part (malloc'd). */
+int32_t bench_capture_publish(void *ctx, const uint8_t *buf, size_t len, int priority);
 
 /* splitmix64: the next pseudo-random number of the sequence whose state is *s. */
 uint64_t bench_rng_next(uint64_t *s);

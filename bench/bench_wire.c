@@ -29,32 +29,6 @@
 #define WIRE_PASSES 500u
 #define WIRE_RUNS 5
 
-typedef struct blob {
-    uint8_t *data;
-    size_t len;
-} blob_t;
-
-typedef struct capture {
-    blob_t out[WIRE_DEVICES * 4];
-    size_t n;
-} capture_t;
-
-static int32_t capture_publish(void *ctx, const uint8_t *buf, size_t len, int priority)
-{
-    (void)priority;
-    capture_t *c = ctx;
-    if (c->n == sizeof c->out / sizeof c->out[0])
-        return 0;
-    blob_t *b = &c->out[c->n];
-    b->data = malloc(len);
-    if (b->data == NULL)
-        return 0;
-    memcpy(b->data, buf, len);
-    b->len = len;
-    c->n++;
-    return (int32_t)len;
-}
-
 static double now_ns(void)
 {
     struct timespec ts;
@@ -63,7 +37,7 @@ static double now_ns(void)
 }
 
 /* One pass over every report; the flows decoded, so that the compiler keeps the work. */
-static size_t decode_all(const capture_t *c)
+static size_t decode_all(const bench_capture_t *c)
 {
     size_t flows = 0;
     for (size_t i = 0; i < c->n; i++) {
@@ -88,9 +62,10 @@ int main(int argc, char **argv)
         }
     }
 
-    static capture_t cap;
+    static bench_blob_t parts[WIRE_DEVICES * 4];
+    bench_capture_t cap = {parts, 0, sizeof parts / sizeof parts[0], true};
     static ward_agent_t agent;
-    ward_transport_t tr = {capture_publish, &cap};
+    ward_transport_t tr = {bench_capture_publish, &cap};
     for (unsigned dev = 0; dev < WIRE_DEVICES; dev++) {
         char id[32];
         uint8_t buf[WARD_REPORT_BUFFER_SIZE];
