@@ -14,6 +14,7 @@
  * Every count from a report is untrusted: additions saturate, sets are capped.
  */
 #include "behavior.h"
+#include "fnv.h"
 #include "grow.h"
 
 #include <inttypes.h>
@@ -460,12 +461,7 @@ struct ward_behavior {
 
 static uint64_t hash_id(const char *s)
 {
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 0x100000001b3ull;
-    }
-    return h;
+    return ward_fnv1a_str(WARD_FNV_SEED, s);
 }
 
 ward_behavior_t *ward_behavior_new(struct ward_store *store, ward_behavior_emit_fn emit, void *ctx)

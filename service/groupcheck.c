@@ -2,6 +2,7 @@
  * groupcheck: the per-report driver of group rules and baselines. See groupcheck.h.
  */
 #include "groupcheck.h"
+#include "fnv.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,12 +35,7 @@ struct ward_groupcheck {
 
 static uint64_t hash(const char *s)
 {
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (; *s; s++) {
-        h ^= (uint8_t)*s;
-        h *= 0x100000001b3ull;
-    }
-    return h;
+    return ward_fnv1a_str(WARD_FNV_SEED, s);
 }
 
 ward_groupcheck_t *ward_groupcheck_new(ward_store_t *st, ward_groupcheck_notify_fn notify,

@@ -15,6 +15,7 @@
  * All statements are prepared once, for the life of the instance.
  */
 #include "hygiene.h"
+#include "fnv.h"
 #include "grow.h"
 
 #include <ctype.h>
@@ -202,14 +203,10 @@ static uint64_t hash_str(uint64_t x, const char *s)
 {
     if (s == NULL)
         s = "";
-    do {
-        x ^= (unsigned char)*s;
-        x *= 0x100000001b3ull;
-    } while (*s++ != '\0');
-    return x;
+    return ward_fnv1a(x, s, strlen(s) + 1);
 }
 
-#define HASH_SEED 0xcbf29ce484222325ull
+#define HASH_SEED WARD_FNV_SEED
 
 static int db_error(ward_hygiene_t *h, const char *what)
 {
@@ -979,12 +976,7 @@ static int check_interval(ward_hygiene_t *h, const ward_wire_report_t *r, int64_
 
 static ident_t *ident_get(ward_hygiene_t *h, const char *id)
 {
-    uint64_t x = 0xcbf29ce484222325ull;
-    for (const char *p = id; *p; p++) {
-        x ^= (unsigned char)*p;
-        x *= 0x100000001b3ull;
-    }
-    size_t b = (size_t)(x % IDENT_BUCKETS);
+    size_t b = (size_t)(ward_fnv1a_str(WARD_FNV_SEED, id) % IDENT_BUCKETS);
     for (ident_t *d = h->buckets[b]; d != NULL; d = d->next)
         if (strcmp(d->id, id) == 0)
             return d;

@@ -16,6 +16,7 @@
  * always finds its feed set.
  */
 #include "intel.h"
+#include "fnv.h"
 #include "grow.h"
 
 #include <errno.h>
@@ -85,7 +86,8 @@ struct ward_intel {
     atomic_bool stop;
 };
 
-/* ---- strings of the live feed sets ------------------------------------------------------------ */
+/* ---- strings of the live feed sets ------------------------------------------------------------
+ */
 
 static void release_gen(void *arg)
 {
@@ -120,8 +122,7 @@ static void fill(ward_intel_match_t *m, const ward_indicator_t *ind, const ward_
 
 /* lookup_all on idx, matches copied with the strings of fs. */
 static size_t match_index(const ward_intel_index_t *idx, const ward_feedset_t *fs,
-                          const ward_addr_t *addr, int64_t now, ward_intel_match_t *out,
-                          size_t max)
+                          const ward_addr_t *addr, int64_t now, ward_intel_match_t *out, size_t max)
 {
     ward_ip_t ip;
     memcpy(ip.b, addr->b, sizeof ip.b);
@@ -194,15 +195,11 @@ void ward_intel_fold_key(const ward_intel_match_t *m, char *buf, size_t len)
     int n = snprintf(buf, len, "%s %s", m->value, m->source);
     if (n >= 0 && (size_t)n < len)
         return;
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (const char *p = m->source; *p; p++) {
-        h ^= (uint8_t)*p;
-        h *= 0x100000001b3ull;
-    }
-    snprintf(buf, len, "%s #%016" PRIx64, m->value, h);
+    snprintf(buf, len, "%s #%016" PRIx64, m->value, ward_fnv1a_str(WARD_FNV_SEED, m->source));
 }
 
-/* ---- reload ----------------------------------------------------------------------------------- */
+/* ---- reload -----------------------------------------------------------------------------------
+ */
 
 static int cmp_addr_prefix(const ward_indicator_t *a, const ward_indicator_t *b)
 {
@@ -251,8 +248,7 @@ static ward_intel_added_t *diff(const ward_feedset_t *old, const ward_feedset_t 
             i++;
         bool found = false;
         const char *xs = ward_feeds_str(nw, x->source);
-        for (size_t k = i; !found && k < old->count && cmp_addr_prefix(&old->items[k], x) == 0;
-             k++)
+        for (size_t k = i; !found && k < old->count && cmp_addr_prefix(&old->items[k], x) == 0; k++)
             found = strcmp(ward_feeds_str(old, old->items[k].source), xs) == 0;
         if (!found)
             ok = copy_added(a, x, nw, &cap);
@@ -300,14 +296,12 @@ static int load_source(ward_intel_t *in, src_t *s, ward_feedset_t *fs, bool init
             return -1;
         }
         if (rc == WARD_E_IO)
-            WARD_WARN("intel: %s cannot be read: its indicators are left out until it can",
-                      s->loc);
+            WARD_WARN("intel: %s cannot be read: its indicators are left out until it can", s->loc);
     } else if (s->body != NULL) {
         o.source = s->loc;
         if (s->kind == WARD_INTEL_SRC_TAXII)
             o.format = WARD_FEED_STIX;
-        rc = ward_feeds_load_buffer(fs, s->body, s->body_len, s->hint[0] ? s->hint : NULL, &o,
-                                    st);
+        rc = ward_feeds_load_buffer(fs, s->body, s->body_len, s->hint[0] ? s->hint : NULL, &o, st);
     }
     s->dirty = false;
     if (rc == WARD_E_NOMEM) {
@@ -332,8 +326,7 @@ static void log_summary(const src_t *s, const ward_feed_stats_t *st)
 
 /* Load every source, build, publish. Caller holds mu (or is the opener). 0 ok, -1 failed (the
  * live index is unchanged). */
-static int reload_locked(ward_intel_t *in, const char *why, bool initial, char *err,
-                         size_t err_len)
+static int reload_locked(ward_intel_t *in, const char *why, bool initial, char *err, size_t err_len)
 {
     int64_t t0 = ward_mono_ms();
     int64_t now = ward_now_ms() / 1000;
@@ -410,7 +403,8 @@ int ward_intel_reload(ward_intel_t *in, const char *why)
     return rc;
 }
 
-/* ---- polling ---------------------------------------------------------------------------------- */
+/* ---- polling ----------------------------------------------------------------------------------
+ */
 
 /* Fetch one URL or TAXII source; on new content swap it in under mu. True when it changed. */
 static bool poll_source(ward_intel_t *in, src_t *s)
@@ -503,7 +497,8 @@ static void on_watch(void *ctx, const char *why)
     ward_intel_reload(ctx, why);
 }
 
-/* ---- life cycle ------------------------------------------------------------------------------- */
+/* ---- life cycle -------------------------------------------------------------------------------
+ */
 
 static void url_hint(src_t *s)
 {

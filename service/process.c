@@ -7,6 +7,7 @@
  * never count work that was rolled back.
  */
 #include "process.h"
+#include "fnv.h"
 #include "grow.h"
 
 #include <inttypes.h>
@@ -159,16 +160,6 @@ static const char *safe_text(const char *s, char *buf, size_t len)
     return buf;
 }
 
-static uint64_t fnv1a64(const uint8_t *p, size_t n)
-{
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < n; i++) {
-        h ^= p[i];
-        h *= 0x100000001b3ull;
-    }
-    return h;
-}
-
 static int keep_pending(ward_processor_t *p, const ward_alert_t *a)
 {
     if (!WARD_GROW(p->pending, p->n_pending, p->cap_pending, 16))
@@ -270,7 +261,7 @@ static prepared_t *prepare(const ward_processor_t *p, const char *topic, const u
         return pp;
     }
     pp->outcome = PREP_OK;
-    pp->digest = fnv1a64(payload, len);
+    pp->digest = ward_fnv1a(WARD_FNV_SEED, payload, len); /* the part digest of store.h */
     pp->base = ward_flow_time_base(&pp->r, received_ms);
     size_t nf = pp->r.n_flows;
     if (nf > 0 &&

@@ -10,6 +10,7 @@
  * remotes), no older than the longest window of its group's rules.
  */
 #include "rules.h"
+#include "fnv.h"
 #include "grow.h"
 
 #include <errno.h>
@@ -605,28 +606,17 @@ ward_ruleset_t *ward_ruleset_parse(const json_t *rules, const json_t *invalidate
 
 /* ---- Samples -------------------------------------------------------------------------------- */
 
-static uint64_t fnv(uint64_t h, const void *p, size_t n)
-{
-    const uint8_t *b = p;
-    for (size_t i = 0; i < n; i++) {
-        h ^= b[i];
-        h *= 0x100000001b3ull;
-    }
-    return h;
-}
-#define FNV0 0xcbf29ce484222325ull
-
 static uint64_t conn_hash(const ward_flow_t *f)
 {
-    uint64_t h = fnv(FNV0, &f->proto, 1);
-    h = fnv(h, &f->local_port, 2);
-    h = fnv(h, f->remote_addr.b, 16);
-    return fnv(h, &f->remote_port_raw, 2);
+    uint64_t h = ward_fnv1a(WARD_FNV_SEED, &f->proto, 1);
+    h = ward_fnv1a(h, &f->local_port, 2);
+    h = ward_fnv1a(h, f->remote_addr.b, 16);
+    return ward_fnv1a(h, &f->remote_port_raw, 2);
 }
 
 static uint64_t remote_hash(const ward_flow_t *f)
 {
-    return fnv(FNV0, f->remote_addr.b, 16);
+    return ward_fnv1a(WARD_FNV_SEED, f->remote_addr.b, 16);
 }
 
 static int cmp_u64(const void *a, const void *b)

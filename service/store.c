@@ -7,6 +7,7 @@
  * synchronous=NORMAL).
  */
 #include "store.h"
+#include "fnv.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -516,10 +517,7 @@ static void col_text(sqlite3_stmt *s, int col, char *buf, size_t len)
 
 static uint32_t dev_hash(const char *id)
 {
-    uint32_t h = 2166136261u;
-    for (; *id != '\0'; id++)
-        h = (h ^ (uint8_t)*id) * 16777619u;
-    return h % DEV_BUCKETS;
+    return (uint32_t)(ward_fnv1a_str(WARD_FNV_SEED, id) % DEV_BUCKETS);
 }
 
 /* The writer's copy of device id's row (exists false when the table has none). NULL on error. */
