@@ -90,8 +90,7 @@ typedef struct bench {
 static const uint8_t DEV4[4] = {10, 0, 0, 10};
 static const uint8_t DEV6[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10};
 
-/* ---- random numbers (xorshift64*: deterministic, so every run feeds the same packets) ---------
- */
+/* ---- random numbers (xorshift64*: deterministic, so every run feeds the same packets) -------- */
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 

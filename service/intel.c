@@ -86,8 +86,7 @@ struct ward_intel {
     atomic_bool stop;
 };
 
-/* ---- strings of the live feed sets ------------------------------------------------------------
- */
+/* ---- strings of the live feed sets ----------------------------------------------------------- */
 
 static void release_gen(void *arg)
 {
@@ -198,8 +197,7 @@ void ward_intel_fold_key(const ward_intel_match_t *m, char *buf, size_t len)
     snprintf(buf, len, "%s #%016" PRIx64, m->value, ward_fnv1a_str(WARD_FNV_SEED, m->source));
 }
 
-/* ---- reload -----------------------------------------------------------------------------------
- */
+/* ---- reload ---------------------------------------------------------------------------------- */
 
 static int cmp_addr_prefix(const ward_indicator_t *a, const ward_indicator_t *b)
 {
@@ -403,8 +401,7 @@ int ward_intel_reload(ward_intel_t *in, const char *why)
     return rc;
 }
 
-/* ---- polling ----------------------------------------------------------------------------------
- */
+/* ---- polling --------------------------------------------------------------------------------- */
 
 /* Fetch one URL or TAXII source; on new content swap it in under mu. True when it changed. */
 static bool poll_source(ward_intel_t *in, src_t *s)
@@ -497,8 +494,7 @@ static void on_watch(void *ctx, const char *why)
     ward_intel_reload(ctx, why);
 }
 
-/* ---- life cycle -------------------------------------------------------------------------------
- */
+/* ---- life cycle ------------------------------------------------------------------------------ */
 
 static void url_hint(src_t *s)
 {

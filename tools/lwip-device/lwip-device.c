@@ -92,8 +92,7 @@ static void die(const char *fmt, const char *arg)
     exit(2);
 }
 
-/* ---- the link: an AF_PACKET socket ------------------------------------------------------------
- */
+/* ---- the link: an AF_PACKET socket ----------------------------------------------------------- */
 
 /* netif->linkoutput (behind the glue's wrapper): one frame out on the interface. */
 static err_t link_output(struct netif *netif, struct pbuf *p)
@@ -279,8 +278,7 @@ static err_t netif_init_cb(struct netif *n)
     return ERR_OK;
 }
 
-/* ---- services (raw API) -----------------------------------------------------------------------
- */
+/* ---- services (raw API) ---------------------------------------------------------------------- */
 
 static err_t svc_close(struct tcp_pcb *pcb)
 {
@@ -356,8 +354,7 @@ static void services_start(void)
     udp_recv(u, udp_echo, NULL);
 }
 
-/* ---- main -------------------------------------------------------------------------------------
- */
+/* ---- main ------------------------------------------------------------------------------------ */
 
 typedef struct opts {
     const char *id, *iface, *ip4, *ip6, *gw;

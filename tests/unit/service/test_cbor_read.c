@@ -351,8 +351,7 @@ static void skip_and_count(void **state)
     assert_true(ward__cbor_skip(&r));
 }
 
-/* ---- Through ward_wire_decode ------------------------------------------------------------------
- */
+/* ---- Through ward_wire_decode ---------------------------------------------------------------- */
 
 static char reason[256];
 

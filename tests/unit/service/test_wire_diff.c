@@ -231,8 +231,7 @@ static void built(void)
     free(buf);
 }
 
-/* ---- Every short sequence as the value of a key ------------------------------------------------
- */
+/* ---- Every short sequence as the value of a key ---------------------------------------------- */
 
 typedef struct ctx {
     uint8_t *head; /* the report without the key: map head, pairs */
