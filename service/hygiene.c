@@ -457,18 +457,27 @@ static int mirror_load(ward_hygiene_t *h, ident_t *d)
     return 0;
 }
 
-/* True when (type, key) of the current device is open with r's text and its row already holds
- * the current minute: rec_open would write nothing (it only notes the time, as this does), so
- * the caller need not build the evidence. */
-static bool rec_current(ward_hygiene_t *h, const rec_t *r, int64_t now)
+/*
+ * True when row is open with this text and already holds the current minute: nothing to write,
+ * only the time is noted. Same text means only the evidence (some, like plaintext transport's
+ * flow counts, change with every report) and last_seen can move: they are rewritten once the
+ * report's minute is later than the row's last_seen, not for every report.
+ */
+static bool row_current(rec_row_t *row, uint64_t text, int64_t now)
 {
-    rec_row_t *row = rec_find(h->cur, r->type, r->key);
-    if (row == NULL || !row->open || now / MINUTE_MS > row->last_seen / MINUTE_MS ||
-        row->text != rec_text_of(r->severity, r->title, r->description, r->remediation))
+    if (row == NULL || !row->open || row->text != text)
         return false;
     if (now > row->seen)
         row->seen = now;
-    return true;
+    return now / MINUTE_MS <= row->last_seen / MINUTE_MS;
+}
+
+/* row_current for (type, key) of the current device, before r's evidence is built: a check
+ * whose row is current need not build it. */
+static bool rec_current(ward_hygiene_t *h, const rec_t *r, int64_t now)
+{
+    return row_current(rec_find(h->cur, r->type, r->key),
+                       rec_text_of(r->severity, r->title, r->description, r->remediation), now);
 }
 
 /* Open or refresh (device, type, key) of the current device: insert or reopen it, or update what
@@ -479,15 +488,8 @@ static int rec_open(ward_hygiene_t *h, const char *device, const rec_t *r, int64
     uint64_t text = rec_text_of(r->severity, r->title, r->description, r->remediation);
     rec_row_t *row = rec_find(d, r->type, r->key);
     bool was_open = row != NULL && row->open;
-    if (was_open && row->text == text) {
-        /* Same text: only the evidence (some, like plaintext transport's flow counts, change with
-         * every report) and last_seen can move. Rewritten once the report's minute is later than
-         * the row's last_seen, not for every report. */
-        if (now > row->seen)
-            row->seen = now;
-        if (now / MINUTE_MS <= row->last_seen / MINUTE_MS)
-            return 0;
-    }
+    if (row_current(row, text, now))
+        return 0;
     char *ev = json_dumps(r->evidence, JSON_COMPACT | JSON_SORT_KEYS);
     if (ev == NULL)
         return -1;

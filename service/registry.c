@@ -608,25 +608,13 @@ int ward_registry_set_group(ward_store_t *st, const char *device, const char *gr
 
 /* ---- Reading ------------------------------------------------------------------------------- */
 
-static bool devices_table(sqlite3 *db)
-{
-    sqlite3_stmt *s = NULL;
-    bool ok = false;
-    if (sqlite3_prepare_v2(db,
-                           "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'devices'",
-                           -1, &s, NULL) == SQLITE_OK)
-        ok = sqlite3_step(s) == SQLITE_ROW;
-    sqlite3_finalize(s);
-    return ok;
-}
-
 /* Devices of a group: assigned ones, and for "default" every known device not assigned. */
 static json_t *group_devices(sqlite3 *db, const char *group)
 {
     json_t *a = json_array();
     sqlite3_stmt *s = NULL;
     const char *sql =
-        strcmp(group, WARD_GROUP_DEFAULT) == 0 && devices_table(db)
+        strcmp(group, WARD_GROUP_DEFAULT) == 0 && ward_store_table_exists(db, "devices")
             ? "SELECT id FROM devices WHERE id NOT IN (SELECT device FROM device_groups"
               " WHERE grp IN (SELECT name FROM groups WHERE name <> 'default'))"
               " UNION SELECT device FROM device_groups WHERE grp = ?1 ORDER BY 1"

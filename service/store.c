@@ -301,7 +301,7 @@ static bool has_column(sqlite3 *db, const char *table, const char *column)
     return found;
 }
 
-static bool table_exists(sqlite3 *db, const char *table)
+bool ward_store_table_exists(sqlite3 *db, const char *table)
 {
     sqlite3_stmt *s = NULL;
     bool found = false;
@@ -322,7 +322,7 @@ static bool table_exists(sqlite3 *db, const char *table)
  */
 static int migrate_v1(sqlite3 *db, char **msg)
 {
-    if (!table_exists(db, "report_parts") || has_column(db, "report_parts", "payload"))
+    if (!ward_store_table_exists(db, "report_parts") || has_column(db, "report_parts", "payload"))
         return SQLITE_OK;
     WARD_INFO("database: moving to schema 2 (report parts keep their bytes; the flows already "
               "stored stay in table flows)");
@@ -877,7 +877,7 @@ static flow_row_t *flow_rows_add(flow_rows_t *rows)
 /* Schema 1's flows table, in a migrated database: one row per flow. */
 static int flows_v1(ward_store_t *st, const char *device, flow_rows_t *rows)
 {
-    if (!table_exists(st->db, "flows"))
+    if (!ward_store_table_exists(st->db, "flows"))
         return 0;
     sqlite3_stmt *s = query(st,
                             "SELECT device, protocol, local_addr, local_port, remote_addr,"

@@ -134,6 +134,9 @@ int ward_store_part_digest(ward_store_t *st, const char *device, uint32_t boot_i
 /** The connection's SQLite handle (same thread rule as the store). */
 struct sqlite3 *ward_store_sqlite(ward_store_t *st);
 
+/** True when the database of db has a table of that name (false on any error). */
+bool ward_store_table_exists(struct sqlite3 *db, const char *table);
+
 /** True for a connection opened read-only. */
 bool ward_store_readonly(const ward_store_t *st);
 
