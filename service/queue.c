@@ -107,9 +107,10 @@ bool ward_queue_push(ward_queue_t *q, ward_msg_t *m)
     q->stats.pushed++;
     if (q->count > q->stats.depth_max)
         q->stats.depth_max = q->count;
-    /* A lingering consumer waits for wake_at messages: waking it for each one would cost a
-     * futex call and a context switch per message. */
-    if (q->count == 1 || q->wake_at == 0 || q->count >= q->wake_at)
+    /* A lingering consumer (there is one consumer, and it lingers only once a message is there)
+     * waits for wake_at messages: waking it for each one would cost a futex call and a context
+     * switch per message. */
+    if (q->wake_at == 0 || q->count >= q->wake_at)
         pthread_cond_signal(&q->not_empty);
     pthread_mutex_unlock(&q->mu);
     return true;
