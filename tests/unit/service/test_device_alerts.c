@@ -20,48 +20,15 @@
 #include "device_alerts.h"
 #include "log.h"
 #include "process.h"
+#include "proc_fixture.h"
 #include "report_build.h"
 
 #define PERIOD_START 1700000000000 /* tb_init's period_start */
 
-typedef struct fixture {
-    char dir[64];
-    char db[128];
-    ward_store_t *store;
-    ward_processor_t *proc;
-} fixture_t;
-
-static int setup(void **state)
-{
-    fixture_t *fx = calloc(1, sizeof *fx);
-    char err[256];
-    tb_tmpdir(fx->dir);
-    snprintf(fx->db, sizeof fx->db, "%s/ward.db", fx->dir);
-    fx->store = ward_store_open(fx->db, false, err, sizeof err);
-    fx->proc = fx->store ? ward_processor_new(fx->store, NULL, NULL) : NULL;
-    *state = fx;
-    return fx->proc ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    fixture_t *fx = *state;
-    ward_processor_free(fx->proc);
-    ward_store_close(fx->store);
-    tb_rmtree(fx->dir);
-    free(fx);
-    return 0;
-}
-
+/* Handle r of dev-1 in its own transaction, received at 1700000065000. */
 static int handle(fixture_t *fx, tb_report_t *r)
 {
-    size_t len;
-    uint8_t *buf = tb_encode(r, &len);
-    assert_int_equal(ward_processor_begin(fx->proc), 0);
-    int rc = ward_processor_handle(fx->proc, "ward/v1/dev-1/report", buf, len, 1700000065000);
-    assert_int_equal(ward_processor_end(fx->proc), 0);
-    free(buf);
-    return rc;
+    return proc_send(fx, r, "dev-1", 1700000065000);
 }
 
 /* [kind, direction, proto, remote, rport, lport, rule, action, count, time] */
@@ -281,8 +248,8 @@ int main(void)
 {
     ward_log_init("test", WARD_LOG_ERROR);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(deny_hits, setup, teardown),
-        cmocka_unit_test_setup_teardown(config_rejected, setup, teardown),
+        cmocka_unit_test_setup_teardown(deny_hits, proc_setup, proc_teardown),
+        cmocka_unit_test_setup_teardown(config_rejected, proc_setup, proc_teardown),
         cmocka_unit_test(old_database),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -18,49 +18,13 @@
 
 #include "log.h"
 #include "process.h"
+#include "proc_fixture.h"
 #include "report_build.h"
 
-typedef struct fixture {
-    char dir[64];
-    char db[128];
-    ward_store_t *store;
-    ward_processor_t *proc;
-} fixture_t;
-
-static int setup(void **state)
-{
-    fixture_t *fx = calloc(1, sizeof *fx);
-    char err[256];
-    tb_tmpdir(fx->dir);
-    snprintf(fx->db, sizeof fx->db, "%s/ward.db", fx->dir);
-    fx->store = ward_store_open(fx->db, false, err, sizeof err);
-    /* No intel (NULL): these tests are about the overflow summary, not matching. */
-    fx->proc = ward_processor_new(fx->store, NULL, NULL);
-    *state = fx;
-    return fx->store && fx->proc ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    fixture_t *fx = *state;
-    ward_processor_free(fx->proc);
-    ward_store_close(fx->store);
-    tb_rmtree(fx->dir);
-    free(fx);
-    return 0;
-}
-
+/* Handle r of device in its own transaction, received at 1700000065000. */
 static int handle(fixture_t *fx, const char *device, tb_report_t *r)
 {
-    char topic[128];
-    size_t len;
-    snprintf(topic, sizeof topic, "ward/v1/%s/report", device);
-    uint8_t *buf = tb_encode(r, &len);
-    assert_int_equal(ward_processor_begin(fx->proc), 0);
-    int rc = ward_processor_handle(fx->proc, topic, buf, len, 1700000065000);
-    assert_int_equal(ward_processor_end(fx->proc), 0);
-    free(buf);
-    return rc;
+    return proc_send(fx, r, device, 1700000065000);
 }
 
 /* Key 17 with n entries of (proto, direction, flows, packets, bytes). */
@@ -208,9 +172,9 @@ int main(void)
 {
     ward_log_init("test", getenv("WARD_TEST_LOG") ? WARD_LOG_DEBUG : WARD_LOG_ERROR);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(stored_and_read, setup, teardown),
-        cmocka_unit_test_setup_teardown(boot_time_base, setup, teardown),
-        cmocka_unit_test_setup_teardown(older_database, setup, teardown),
+        cmocka_unit_test_setup_teardown(stored_and_read, proc_setup, proc_teardown),
+        cmocka_unit_test_setup_teardown(boot_time_base, proc_setup, proc_teardown),
+        cmocka_unit_test_setup_teardown(older_database, proc_setup, proc_teardown),
     };
     return cmocka_run_group_tests_name("service_overflow", tests, NULL, NULL);
 }

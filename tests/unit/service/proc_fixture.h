@@ -1,5 +1,6 @@
 /*
- * The fixture of the behaviour and hygiene tests: a processor (no intel) on a real SQLite file in
+ * The fixture of the tests that feed reports to a processor (behaviour, hygiene, overflow,
+ * on-device alerts): a processor (no intel) on a real SQLite file in
  * a fresh temporary folder, fed CBOR reports built with report_build.h, each handled in its own
  * transaction at a receive time the test chooses.
  */
