@@ -348,30 +348,6 @@ static void dbwatch_close(dbwatch_t *w)
     memset(w, 0, sizeof *w);
 }
 
-/* ---- reports, encoded by the real agent core ---- */
-
-/*
- * Report k (0-based) of device dev as ward_agent_poll() encodes it: the agent is started afresh
- * (same boot id) and runs minutes 0..k, so the result is what the device would have sent then
- * (sequence number k), without keeping 100,000 agents in memory. Parts go to cap.
- */
-static void encode_report(ward_agent_t *a, unsigned dev, unsigned k, unsigned n_other,
-                          bench_capture_t *cap, const ward_transport_t *tr)
-{
-    char id[32];
-    uint8_t buf[WARD_REPORT_BUFFER_SIZE];
-    uint64_t t0 = 10000;
-    bench_agent_start(a, dev, id, tr, t0);
-    for (unsigned j = 0; j <= k; j++) {
-        cap->keep = j == k;
-        size_t before = cap->n;
-        bench_minute(a, dev, j, n_other, t0 + (uint64_t)j * 60000u);
-        ward_agent_poll(a, t0 + (uint64_t)(j + 1) * 60000u, buf, sizeof buf);
-        for (size_t i = before; i < cap->n; i++)
-            snprintf(cap->out[i].topic, sizeof cap->out[i].topic, "ward/v1/%s/report", id);
-    }
-}
-
 /* ---- MQTT ---- */
 
 typedef struct counter {
@@ -568,28 +544,13 @@ int main(int argc, char **argv)
     char p[512];
     path(p, sizeof p, "feed.txt");
     FILE *f = fopen(p, "w");
-    uint64_t seed = 42;
-    for (unsigned i = 0; f != NULL && i < FEED_SIZE; i++) {
-        uint64_t x = bench_rng_next(&seed);
-        if (i % 10 == 0)
-            fprintf(f, "11.%u.%u.0/24\n", (unsigned)(x & 255), (unsigned)((x >> 8) & 255));
-        else
-            fprintf(f, "11.%u.%u.%u\n", (unsigned)(x & 255), (unsigned)((x >> 8) & 255),
-                    (unsigned)((x >> 16) & 255));
-    }
-    if (f == NULL || fclose(f) != 0)
+    if (f == NULL || !bench_write_feed(f, FEED_SIZE) || fclose(f) != 0)
         die("cannot write the feed in %s", g_dir);
     path(p, sizeof p, "default.json");
     f = fopen(p, "w");
     if (f == NULL)
         die("cannot write %s", p);
-    fprintf(f, "{\"group\": \"default\", \"rules\": [\n"
-               " {\"type\": \"rule.outbound_ip_not_allowed\", \"operator\": \"in-cidr-set\",\n"
-               "  \"values\": [\"10.0.0.0/8\", \"192.0.2.0/24\", \"198.18.0.0/15\", "
-               "\"2001:db8:c1ea::/48\"]},\n"
-               " {\"type\": \"rule.remote_port_not_allowed\", \"operator\": \"in-port-set\",\n"
-               "  \"values\": [53, 80, 123, 443, 5683, 8883]},\n"
-               " {\"type\": \"rule.bytes_out\", \"max\": 100000000}]}\n");
+    fputs(BENCH_DEFAULT_GROUP, f);
     fclose(f);
 
     /* The broker. */
@@ -633,7 +594,7 @@ int main(int argc, char **argv)
     /* Device d's report k is encoded by replaying minutes 0..k: rounds is small (20). */
     for (unsigned k = 0; k < rounds && cap.n < (size_t)n_reports; k++)
         for (unsigned d = 0; d < STREAM_DEVICES && cap.n < (size_t)n_reports; d++)
-            encode_report(agent, d, k, 17, &cap, &tr);
+            bench_encode_report(agent, d, k, 17, &cap, &tr);
     size_t n_msgs = cap.n;
     for (size_t i = 0; i < n_msgs; i++)
         bytes += cap.out[i].len;
@@ -725,7 +686,7 @@ int main(int argc, char **argv)
     for (long k = 0; k < fleet_reports && !cut; k++) {
         for (long d = 0; d < fleet_devices && !cut; d++) {
             one.n = 0;
-            encode_report(agent, (unsigned)d, (unsigned)k, 5, &one, &tr1);
+            bench_encode_report(agent, (unsigned)d, (unsigned)k, 5, &one, &tr1);
             for (size_t i = 0; i < one.n; i++) {
                 publish(pub, &parts[i]);
                 free(parts[i].data);

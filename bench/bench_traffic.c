@@ -149,3 +149,35 @@ int32_t bench_capture_publish(void *ctx, const uint8_t *buf, size_t len, int pri
     c->n++;
     return (int32_t)len;
 }
+
+void bench_encode_report(ward_agent_t *a, unsigned dev, unsigned k, unsigned n_other,
+                         bench_capture_t *cap, const ward_transport_t *tr)
+{
+    char id[32];
+    uint8_t buf[WARD_REPORT_BUFFER_SIZE];
+    uint64_t t0 = 10000;
+    bench_agent_start(a, dev, id, tr, t0);
+    for (unsigned j = 0; j <= k; j++) {
+        cap->keep = j == k;
+        size_t before = cap->n;
+        bench_minute(a, dev, j, n_other, t0 + (uint64_t)j * 60000u);
+        ward_agent_poll(a, t0 + (uint64_t)(j + 1) * 60000u, buf, sizeof buf);
+        for (size_t i = before; i < cap->n; i++)
+            snprintf(cap->out[i].topic, sizeof cap->out[i].topic, "ward/v1/%s/report", id);
+    }
+}
+
+bool bench_write_feed(FILE *f, unsigned n)
+{
+    uint64_t seed = 42;
+    for (unsigned i = 0; i < n; i++) {
+        uint64_t x = bench_rng_next(&seed);
+        int w = i % 10 == 0
+                    ? fprintf(f, "11.%u.%u.0/24\n", (unsigned)(x & 255), (unsigned)((x >> 8) & 255))
+                    : fprintf(f, "11.%u.%u.%u\n", (unsigned)(x & 255), (unsigned)((x >> 8) & 255),
+                              (unsigned)((x >> 16) & 255));
+        if (w < 0)
+            return false;
+    }
+    return true;
+}

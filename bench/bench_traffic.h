@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "ward/agent.h"
 
@@ -47,5 +48,32 @@ void bench_minute(ward_agent_t *a, unsigned dev, unsigned k, unsigned n_other, u
  */
 void bench_agent_start(ward_agent_t *a, unsigned dev, char id[32], const ward_transport_t *tr,
                        uint64_t t0_ms);
+
+/*
+ * Report k (0-based) of device dev as ward_agent_poll() encodes it: agent a is started afresh (same
+ * boot id) and runs minutes 0..k with n_other connections each (bench_minute), so the result is
+ * what the device would have sent then (sequence number k), without keeping 100,000 agents in
+ * memory. Its parts are appended to cap (tr: a transport over cap), topics set.
+ */
+void bench_encode_report(ward_agent_t *a, unsigned dev, unsigned k, unsigned n_other,
+                         bench_capture_t *cap, const ward_transport_t *tr);
+
+/*
+ * The benchmarks' intel feed: n random indicators in 11.0.0.0/8, one in ten a /24 (no flow of
+ * bench_minute goes there: every lookup walks the index and misses, the common case), one per
+ * line to f. False on a write error.
+ */
+bool bench_write_feed(FILE *f, unsigned n);
+
+/* The "default" group's rules for the benchmarks (every device is in it): the traffic of
+ * bench_minute is allowed, so every report is evaluated and none raises an alert. */
+#define BENCH_DEFAULT_GROUP                                                                        \
+    "{\"group\": \"default\", \"rules\": [\n"                                                      \
+    " {\"type\": \"rule.outbound_ip_not_allowed\", \"operator\": \"in-cidr-set\",\n"               \
+    "  \"values\": [\"10.0.0.0/8\", \"192.0.2.0/24\", \"198.18.0.0/15\", "                         \
+    "\"2001:db8:c1ea::/48\"]},\n"                                                                  \
+    " {\"type\": \"rule.remote_port_not_allowed\", \"operator\": \"in-port-set\",\n"               \
+    "  \"values\": [53, 80, 123, 443, 5683, 8883]},\n"                                             \
+    " {\"type\": \"rule.bytes_out\", \"max\": 100000000}]}\n"
 
 #endif
