@@ -720,9 +720,11 @@ static int check_plaintext(ward_hygiene_t *h, const ward_wire_report_t *r, int64
                               "the path can read them, and forge or suppress them.";
             rec.remediation = "Configure the agent's transport for MQTT over TLS (port 8883) "
                               "with a per-device client certificate.";
-            rec.evidence = json_pack("{s:b}", "tls", 0);
-            rc = rec_open(h, dev, &rec, now);
-            json_decref(rec.evidence);
+            if (!rec_current(h, &rec, now)) {
+                rec.evidence = json_pack("{s:b}", "tls", 0);
+                rc = rec_open(h, dev, &rec, now);
+                json_decref(rec.evidence);
+            }
         } else {
             rc = rec_resolve(h, dev, WARD_REC_PLAINTEXT, "report_transport", now);
         }

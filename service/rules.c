@@ -689,14 +689,53 @@ uint64_t ward_sample_metric(const ward_sample_t *s, ward_metric_t m)
 
 static void sample_reset(ward_sample_t *s)
 {
-    free(s->flows);
-    free(s->listening);
+    if (!s->borrowed) {
+        free(s->flows);
+        free(s->listening);
+    }
     memset(s, 0, sizeof *s);
+}
+
+/* A report in one part whose flows the caller built (process.c) is evaluated where it lies: the
+ * sample borrows its flows and listening sockets until finish, which runs before
+ * ward_rules_report returns. No copy, no allocation. */
+static void sample_borrow(ward_sample_t *s, const ward_wire_report_t *r, const ward_flow_t *flows)
+{
+    s->borrowed = true;
+    s->flows = (ward_flow_t *)(uintptr_t)flows;
+    s->n_flows = s->cap_flows = r->n_flows;
+    s->listening = r->listening;
+    s->n_listening = s->cap_listening = r->n_listening;
+}
+
+static void sample_counters(ward_sample_t *s, const ward_wire_report_t *r)
+{
+    /* Key 19 states everything that listens (even nothing); a report without it says nothing
+     * about listening sockets: no datapoint for the listening rule. */
+    if (r->has_listening)
+        s->has_listening = true;
+    for (size_t i = 0; i < r->n_counters; i++) {
+        if (r->counters[i].key == WARD_CTR_MSGS_SENT) {
+            s->msgs_sent = r->counters[i].value;
+            s->has_counters = true;
+        } else if (r->counters[i].key == WARD_CTR_MSGS_RECEIVED) {
+            s->msgs_received = r->counters[i].value;
+            s->has_counters = true;
+        }
+    }
+    if (r->has_interval)
+        s->interval_s = r->interval;
+    s->parts++;
 }
 
 static int sample_add(ward_sample_t *s, const char *device, const ward_wire_report_t *r,
                       const ward_flow_t *flows, int64_t now_ms)
 {
+    if (s->parts == 0 && r->part_count <= 1 && flows != NULL) {
+        sample_borrow(s, r, flows);
+        sample_counters(s, r);
+        return 0;
+    }
     if (s->n_flows + r->n_flows > s->cap_flows) {
         size_t cap = s->n_flows + r->n_flows + 16;
         ward_flow_t *n = realloc(s->flows, cap * sizeof *n);
@@ -723,24 +762,9 @@ static int sample_add(ward_sample_t *s, const char *device, const ward_wire_repo
         for (size_t i = 0; i < r->n_flows; i++)
             ward_flow_from_wire(&s->flows[s->n_flows++], r, i, device, base);
     }
-    /* Key 19 states everything that listens (even nothing); a report without it says nothing
-     * about listening sockets: no datapoint for the listening rule. */
     for (size_t i = 0; i < r->n_listening; i++)
         s->listening[s->n_listening++] = r->listening[i];
-    if (r->has_listening)
-        s->has_listening = true;
-    for (size_t i = 0; i < r->n_counters; i++) {
-        if (r->counters[i].key == WARD_CTR_MSGS_SENT) {
-            s->msgs_sent = r->counters[i].value;
-            s->has_counters = true;
-        } else if (r->counters[i].key == WARD_CTR_MSGS_RECEIVED) {
-            s->msgs_received = r->counters[i].value;
-            s->has_counters = true;
-        }
-    }
-    if (r->has_interval)
-        s->interval_s = r->interval;
-    s->parts++;
+    sample_counters(s, r);
     return 0;
 }
 
@@ -1075,6 +1099,15 @@ static int evaluate(const ward_rules_device_t *d, const ward_rules_ctx_t *cx, co
     return 1;
 }
 
+static bool ruleset_needs_distinct(const ward_ruleset_t *rs)
+{
+    for (size_t i = 0; i < rs->n; i++)
+        if (rs->rules[i].kind == WARD_RULE_ACTIVE_CONNECTIONS ||
+            rs->rules[i].kind == WARD_RULE_DISTINCT_REMOTES)
+            return true;
+    return false;
+}
+
 static bool ruleset_needs_hashes(const ward_ruleset_t *rs)
 {
     for (size_t i = 0; i < rs->n; i++)
@@ -1100,20 +1133,29 @@ static int push_history(ward_rules_device_t *d, const ward_rules_ctx_t *cx, cons
     hist_t *h = &d->hist[d->n_hist];
     memset(h, 0, sizeof *h);
     h->t_ms = s->t_ms;
-    /* The distinct connections and remotes, hashed and sorted once: their counts are two of the
-     * metrics, and the hashes themselves are kept when a rule needs them. */
-    h->conn = sample_hashes(s, true, &h->n_conn);
-    h->remote = sample_hashes(s, false, &h->n_remote);
-    for (int m = 0; m < WARD_METRIC_COUNT_; m++)
-        h->metric[m] = m == WARD_METRIC_ACTIVE_CONNECTIONS ? h->n_conn
-                       : m == WARD_METRIC_DISTINCT_REMOTES
-                           ? h->n_remote
-                           : ward_sample_metric(s, (ward_metric_t)m);
-    if (!ruleset_needs_hashes(cx->rules)) {
-        free(h->conn);
-        free(h->remote);
-        h->conn = h->remote = NULL;
-        h->n_conn = h->n_remote = 0;
+    /* The sums, in one pass. */
+    for (size_t i = 0; i < s->n_flows; i++) {
+        const ward_flow_t *f = &s->flows[i];
+        h->metric[WARD_METRIC_BYTES_IN] += f->bytes_in;
+        h->metric[WARD_METRIC_BYTES_OUT] += f->bytes_out;
+        h->metric[WARD_METRIC_PACKETS_IN] += f->packets_in;
+        h->metric[WARD_METRIC_PACKETS_OUT] += f->packets_out;
+    }
+    /* The distinct connections and remotes, hashed and sorted once, only for a ruleset with a
+     * rule on them: their counts are two of the metrics, and the hashes themselves are kept when
+     * a windowed rule needs them. (After a ruleset that had none, older datapoints count 0 in
+     * such a rule's window until they age out of it.) */
+    if (ruleset_needs_distinct(cx->rules)) {
+        h->conn = sample_hashes(s, true, &h->n_conn);
+        h->remote = sample_hashes(s, false, &h->n_remote);
+        h->metric[WARD_METRIC_ACTIVE_CONNECTIONS] = h->n_conn;
+        h->metric[WARD_METRIC_DISTINCT_REMOTES] = h->n_remote;
+        if (!ruleset_needs_hashes(cx->rules)) {
+            free(h->conn);
+            free(h->remote);
+            h->conn = h->remote = NULL;
+            h->n_conn = h->n_remote = 0;
+        }
     }
     /* Counters are totals since boot: the datapoint is the difference to the previous report of
      * the same boot. After a reboot it is the total (counted from the boot); with no earlier

@@ -156,6 +156,7 @@ typedef struct ward_sample {
     size_t n_flows, cap_flows;
     ward_wire_listen_t *listening;
     size_t n_listening, cap_listening;
+    bool borrowed; /**< flows and listening are the caller's (a one-part report), not owned */
     bool has_listening;
     bool has_counters;
     uint64_t msgs_sent, msgs_received; /**< totals since boot (report key 21) */
