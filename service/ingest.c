@@ -113,6 +113,8 @@ static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto
                    msg->topic);
         return;
     }
+    if (in->cfg.prepare != NULL)
+        in->cfg.prepare(in->cfg.prepare_ctx, m);
     if (!ward_queue_push(in->queue, m)) {
         in->lost++;
         WARD_ERROR("a message on %s arrived during shutdown and was lost", msg->topic);

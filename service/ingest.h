@@ -4,8 +4,9 @@
  * is down and delivers them when it comes back.
  *
  * Threads: libmosquitto's network thread (mosquitto_loop_start) runs every callback. on_message
- * only copies topic and payload into the queue (waiting if it is full, never dropping); it does no
- * decoding and no I/O. Start and stop are called from the main thread.
+ * copies topic and payload, runs the configured prepare hook on the copy (pure work, no I/O), and
+ * queues it (waiting if the queue is full, never dropping). Start and stop are called from the
+ * main thread.
  */
 #ifndef WARD_INGEST_H
 #define WARD_INGEST_H
@@ -30,6 +31,10 @@ typedef struct ward_ingest_config {
     const char *keyfile;
     const char *username; /**< MQTT user name, or NULL */
     const char *password; /**< MQTT password (with username), or NULL */
+    /** Optional: called on the MQTT thread for each message before it is queued (wardd:
+     *  ward_processor_prepare_on_thread, the decoding and intel lookups). NULL: queued as is. */
+    void (*prepare)(void *ctx, ward_msg_t *m);
+    void *prepare_ctx;
 } ward_ingest_config_t;
 
 typedef struct ward_ingest_stats {

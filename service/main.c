@@ -372,7 +372,7 @@ int main(int argc, char **argv)
     proc = queue ? ward_processor_new(store, intel, sink) : NULL;
     if (proc != NULL)
         ward_processor_set_retro(proc, retro);
-    if (proc == NULL || ward_processor_start(proc, queue) != 0) {
+    if (proc == NULL || ward_processor_start_worker(proc, queue) != 0) {
         WARD_ERROR("cannot start the worker thread");
         goto out;
     }
@@ -383,9 +383,18 @@ int main(int argc, char **argv)
     static char password[256];
     if (o.password_file != NULL && !read_password(o.password_file, password, sizeof password))
         goto out;
-    ward_ingest_config_t icfg = {
-        o.host,   o.port,     o.client_id, 30,         10000,
-        o.cafile, o.certfile, o.keyfile,   o.username, o.username ? password : NULL};
+    ward_ingest_config_t icfg = {o.host,
+                                 o.port,
+                                 o.client_id,
+                                 30,
+                                 10000,
+                                 o.cafile,
+                                 o.certfile,
+                                 o.keyfile,
+                                 o.username,
+                                 o.username ? password : NULL,
+                                 ward_processor_prepare_on_thread,
+                                 proc};
     if ((ingest = ward_ingest_new(&icfg, queue, err, sizeof err)) == NULL ||
         ward_ingest_start(ingest, err, sizeof err) != 0) {
         WARD_ERROR("%s", err);

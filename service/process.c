@@ -48,7 +48,8 @@ struct ward_processor {
     size_t n_pending, cap_pending;
 
     pthread_t thread, decoder;
-    bool started;
+    bool started, has_decoder;
+    bool own_ready; /* ready is a queue of the processor's own (with the decoder thread) */
     atomic_bool running;
     ward_queue_t *queue;                        /* from the MQTT thread: raw messages (decoder) */
     ward_queue_t *ready;                        /* decoder -> worker: the same messages, prepared */
@@ -143,7 +144,8 @@ void ward_processor_free(ward_processor_t *p)
         return;
     drop_pending(p);
     free(p->pending);
-    ward_queue_free(p->ready);
+    if (p->own_ready)
+        ward_queue_free(p->ready);
     ward_behavior_free(p->behavior);
     ward_hygiene_free(p->hygiene);
     ward_groupcheck_free(p->groups);
@@ -593,7 +595,8 @@ static void *worker(void *arg)
         maybe_retro(p);
     }
     ward_intel_reader_unregister();
-    ward_queue_close(p->ready); /* the decoder never waits on a worker that is gone */
+    /* The decoder (or the MQTT thread, without one) never waits on a worker that is gone. */
+    ward_queue_close(p->ready);
     p->running = false;
     return NULL;
 }
@@ -628,36 +631,83 @@ static void *decoder(void *arg)
     return NULL;
 }
 
-int ward_processor_start(ward_processor_t *p, ward_queue_t *q)
+/* The intel reader registration of a thread that prepares messages without being one of ours
+ * (libmosquitto's network thread): made on its first message, undone when it exits. */
+static pthread_key_t reader_key;
+static pthread_once_t reader_once = PTHREAD_ONCE_INIT;
+
+static void reader_exit(void *arg)
+{
+    (void)arg;
+    ward_intel_reader_unregister();
+}
+
+static void reader_key_make(void)
+{
+    if (pthread_key_create(&reader_key, reader_exit) != 0)
+        WARD_ERROR("cannot create a thread key: reports will be prepared by the worker");
+}
+
+void ward_processor_prepare_on_thread(void *ctx, ward_msg_t *m)
+{
+    static _Thread_local bool registered;
+    ward_processor_t *p = ctx;
+    if (!registered) {
+        pthread_once(&reader_once, reader_key_make);
+        if (pthread_setspecific(reader_key, p) != 0)
+            return; /* unprepared: the worker prepares it */
+        ward_intel_reader_register();
+        registered = true;
+    }
+    ward_processor_prepare_msg(p, m);
+}
+
+static int start(ward_processor_t *p, ward_queue_t *q, bool decoder_thread)
 {
     p->queue = q;
-    if ((p->ready = ward_queue_new(WARD_PROCESS_READY, WARD_PROCESS_READY_BYTES)) == NULL)
+    if (!decoder_thread)
+        p->ready = q; /* the worker pops q itself */
+    else if ((p->ready = ward_queue_new(WARD_PROCESS_READY, WARD_PROCESS_READY_BYTES)) == NULL)
         return -1;
+    p->own_ready = decoder_thread;
     p->running = true;
     /* The first periodic check one period after start: devices known only from before a restart
      * are not tracked, and a just-started service has nothing to check. */
     p->next_tick_ms = ward_mono_ms() + WARD_BEHAVIOR_TICK_MS;
     if (pthread_create(&p->thread, NULL, worker, p) != 0) {
         p->running = false;
-        ward_queue_free(p->ready);
+        if (p->own_ready)
+            ward_queue_free(p->ready);
         p->ready = NULL;
         return -1;
     }
-    if (pthread_create(&p->decoder, NULL, decoder, p) != 0) {
+    if (decoder_thread && pthread_create(&p->decoder, NULL, decoder, p) != 0) {
         ward_queue_close(p->ready);
         pthread_join(p->thread, NULL);
         ward_queue_free(p->ready);
         p->ready = NULL;
         return -1;
     }
+    p->has_decoder = decoder_thread;
     p->started = true;
     return 0;
+}
+
+int ward_processor_start(ward_processor_t *p, ward_queue_t *q)
+{
+    return start(p, q, true);
+}
+
+int ward_processor_start_worker(ward_processor_t *p, ward_queue_t *q)
+{
+    return start(p, q, false);
 }
 
 void ward_processor_join(ward_processor_t *p)
 {
     if (p->started) {
-        pthread_join(p->decoder, NULL);
+        if (p->has_decoder)
+            pthread_join(p->decoder, NULL);
         pthread_join(p->thread, NULL);
     }
     p->started = false;

@@ -7,7 +7,9 @@
  * two threads of its own fed by a queue (wardd), or synchronously (tests, tools) through
  * ward_processor_begin / _handle / _end.
  *
- * The two threads are a pipeline. The decoder pops the queue and prepares each message with no
+ * The two threads are a pipeline (or the worker alone, with messages prepared by the thread that
+ * queues them: ward_processor_start_worker). The decoder pops the queue and prepares each message
+ * with no
  * database and no shared state: topic and CBOR decoded and validated, payload digest, every
  * flow's remote address looked up in the intel index. It passes the messages on, in order, to
  * the worker through a second bounded queue (WARD_PROCESS_READY messages, WARD_PROCESS_READY_BYTES
@@ -95,6 +97,19 @@ void ward_processor_set_retro(ward_processor_t *p, ward_retro_t *retro);
 
 /** Start the decoder and worker threads, which pop q until it is closed and drained. */
 int ward_processor_start(ward_processor_t *p, ward_queue_t *q);
+/**
+ * Start the worker thread alone, popping q until it is closed and drained: the messages in q are
+ * prepared by the thread that queues them (ward_processor_prepare_on_thread, the ingest's prepare
+ * hook in wardd), which saves a thread and a queue between the MQTT thread and the worker. A
+ * message queued unprepared is prepared by the worker.
+ */
+int ward_processor_start_worker(ward_processor_t *p, ward_queue_t *q);
+/**
+ * ward_processor_prepare_msg for any thread (ctx: the processor): the calling thread is made an
+ * intel reader on its first call, and stops being one when it exits (a thread-specific key).
+ * Matches ward_ingest_config_t.prepare.
+ */
+void ward_processor_prepare_on_thread(void *ctx, ward_msg_t *m);
 /** Wait for both threads to finish (after ward_queue_close(q)). */
 void ward_processor_join(ward_processor_t *p);
 /** True while the worker runs (false once it exited, e.g. on a fatal store error). */

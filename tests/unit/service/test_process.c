@@ -5,6 +5,7 @@
  * last_flow), the contact history and the JSON-lines sink; and the worker thread fed through the
  * queue, drained on close.
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -228,26 +229,55 @@ static void boot_time_base(void **state)
     json_decref(flows);
 }
 
-static void worker_drains(void **state)
+/* What an MQTT thread queues: 50 reports with an intel match, one bad payload, one bad topic;
+ * each prepared on this thread first when prepare is set (as wardd's ingest does). */
+typedef struct producer {
+    ward_queue_t *q;
+    ward_processor_t *prepare;
+} producer_t;
+
+static void *produce(void *arg)
 {
-    fixture_t *fx = *state;
-    ward_queue_t *q = ward_queue_new(4, 1000);
-    assert_int_equal(ward_processor_start(fx->proc, q), 0);
-    /* More messages than the queue holds: pushes wait for room, nothing is dropped. */
+    producer_t *pr = arg;
     for (int i = 0; i < 50; i++) {
         tb_report_t r;
         size_t len;
         tb_init(&r, "dev-9", (uint64_t)i);
         tb_add_flow(&r, tb_flow(6, 1, 0, 1000, "203.0.113.1", 80, 1, 1, 60, 60, 0, 0, 2));
         uint8_t *buf = tb_encode(&r, &len);
-        ward_msg_t *m = ward_msg_new("ward/v1/dev-9/report", buf, len, 1700000065000);
+        ward_msg_t *m[3] = {ward_msg_new("ward/v1/dev-9/report", buf, len, 1700000065000), NULL,
+                            NULL};
         free(buf);
-        assert_true(ward_queue_push(q, m));
-        if (i == 10) /* rejected on the decoder thread, counted by the worker */
-            assert_true(ward_queue_push(q, ward_msg_new("ward/v1/dev-9/report", "\xff", 1, 0)));
+        if (i == 10) /* rejected when prepared, counted by the worker */
+            m[1] = ward_msg_new("ward/v1/dev-9/report", "\xff", 1, 0);
         if (i == 20)
-            assert_true(ward_queue_push(q, ward_msg_new("not/a/ward/topic", "\xa0", 1, 0)));
+            m[1] = ward_msg_new("not/a/ward/topic", "\xa0", 1, 0);
+        for (int k = 0; k < 3 && m[k] != NULL; k++) {
+            if (pr->prepare != NULL)
+                ward_processor_prepare_on_thread(pr->prepare, m[k]);
+            if (!ward_queue_push(pr->q, m[k]))
+                return (void *)1; /* cmocka's asserts are for the test's own thread */
+        }
     }
+    return NULL;
+}
+
+static void drains(fixture_t *fx, bool worker_alone)
+{
+    ward_queue_t *q = ward_queue_new(4, 1000);
+    if (worker_alone)
+        assert_int_equal(ward_processor_start_worker(fx->proc, q), 0);
+    else
+        assert_int_equal(ward_processor_start(fx->proc, q), 0);
+    /* More messages than the queue holds: pushes wait for room, nothing is dropped. The producer
+     * is a thread of its own that ends before the queue is closed (its intel reader registration
+     * ends with it). */
+    producer_t pr = {q, worker_alone ? fx->proc : NULL};
+    pthread_t t;
+    void *failed = NULL;
+    assert_int_equal(pthread_create(&t, NULL, produce, &pr), 0);
+    assert_int_equal(pthread_join(t, &failed), 0);
+    assert_null(failed);
     ward_queue_close(q);
     ward_processor_join(fx->proc);
     assert_false(ward_processor_running(fx->proc));
@@ -264,6 +294,18 @@ static void worker_drains(void **state)
     ward_queue_free(q);
 }
 
+/* The decoder and worker threads. */
+static void worker_drains(void **state)
+{
+    drains(*state, false);
+}
+
+/* The worker alone, messages prepared by the thread that queues them (wardd). */
+static void worker_alone_drains(void **state)
+{
+    drains(*state, true);
+}
+
 int main(void)
 {
     ward_log_init("test", WARD_LOG_ERROR);
@@ -271,6 +313,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(pipeline, setup, teardown),
         cmocka_unit_test_setup_teardown(boot_time_base, setup, teardown),
         cmocka_unit_test_setup_teardown(worker_drains, setup, teardown),
+        cmocka_unit_test_setup_teardown(worker_alone_drains, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
