@@ -34,7 +34,13 @@ typedef struct dctx {
     char *reason;
     size_t reason_len;
     ward_cbor_reader_t rd; /* the report's bytes, read front to back */
+    ward_arena_t *arena;   /* where the arrays go; NULL: calloc */
 } dctx_t;
+
+static void *dec_calloc(dctx_t *c, size_t n, size_t size)
+{
+    return c->arena != NULL ? ward_arena_calloc(c->arena, n, size) : calloc(n, size);
+}
 
 /* Where a value sits, for the reason text: "key 16 (flows) item 2 position 5 (remote_port)". */
 typedef struct where {
@@ -572,7 +578,7 @@ static bool dec_kv_map(dctx_t *c, int key, ward_wire_kv_t **out, size_t *nout)
         return false;
     if (m.n == 0)
         return seq_end(c, &m, 0);
-    *out = calloc(m.n, sizeof **out);
+    *out = dec_calloc(c, m.n, sizeof **out);
     if (*out == NULL)
         return fail(c, WARD_E_BUFFER, "out of memory");
     for (size_t i = 0; i < m.n; i++) {
@@ -596,7 +602,7 @@ static bool dec_metrics(dctx_t *c, ward_wire_report_t *r)
         return false;
     if (m.n == 0)
         return seq_end(c, &m, 0);
-    r->metrics = calloc(m.n, sizeof *r->metrics);
+    r->metrics = dec_calloc(c, m.n, sizeof *r->metrics);
     if (r->metrics == NULL)
         return fail(c, WARD_E_BUFFER, "out of memory");
     for (size_t i = 0; i < m.n; i++) {
@@ -620,7 +626,7 @@ static bool dec_metrics(dctx_t *c, ward_wire_report_t *r)
         if (!get_array((c), 0, &s_, at_key(key)))                                                  \
             return false;                                                                          \
         if (s_.n > 0) {                                                                            \
-            (out) = calloc(s_.n, sizeof(type));                                                    \
+            (out) = dec_calloc((c), s_.n, sizeof(type));                                           \
             if ((out) == NULL)                                                                     \
                 return fail((c), WARD_E_BUFFER, "out of memory");                                  \
         }                                                                                          \
@@ -852,8 +858,15 @@ bool ward_wire_topic_device(const char *topic, char *id)
 ward_status_t ward_wire_decode(const uint8_t *buf, size_t len, ward_wire_report_t *out,
                                char *reason, size_t reason_len)
 {
-    dctx_t c = {WARD_OK, reason, reason_len, {buf, len, 0}};
+    return ward_wire_decode_in(buf, len, out, reason, reason_len, NULL);
+}
+
+ward_status_t ward_wire_decode_in(const uint8_t *buf, size_t len, ward_wire_report_t *out,
+                                  char *reason, size_t reason_len, ward_arena_t *arena)
+{
+    dctx_t c = {WARD_OK, reason, reason_len, {buf, len, 0}, arena};
     memset(out, 0, sizeof *out);
+    out->in_arena = arena != NULL;
     if (reason != NULL && reason_len > 0)
         reason[0] = '\0';
     if (buf == NULL && len > 0) {
@@ -875,6 +888,10 @@ void ward_wire_report_free(ward_wire_report_t *r)
 {
     if (r == NULL)
         return;
+    if (r->in_arena) { /* the arena's owner frees them */
+        memset(r, 0, sizeof *r);
+        return;
+    }
     free(r->local_addrs);
     free(r->flows);
     free(r->overflow);

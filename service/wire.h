@@ -22,6 +22,7 @@
 #include <jansson.h>
 
 #include "addr.h"
+#include "arena.h"
 #include "ward/proto.h"
 #include "ward/status.h"
 
@@ -121,6 +122,7 @@ typedef struct ward_wire_report {
     bool has_config_status;
     uint64_t config_status_rev, config_status_code;
     char config_status_reason[WARD_WIRE_TEXT_MAX + 1];
+    bool in_arena; /**< the arrays belong to an arena (ward_wire_decode_in) */
 } ward_wire_report_t;
 
 /** True for 1..WARD_DEVICE_ID_MAX characters of [A-Za-z0-9._-] (len bytes, no NUL needed). */
@@ -143,6 +145,11 @@ bool ward_wire_topic_device(const char *topic, char *id);
  */
 ward_status_t ward_wire_decode(const uint8_t *buf, size_t len, ward_wire_report_t *out,
                                char *reason, size_t reason_len);
+
+/** As ward_wire_decode, with every array of out allocated in arena (NULL: malloc): freeing the
+ *  arena frees them (ward_wire_report_free then only empties the struct). */
+ward_status_t ward_wire_decode_in(const uint8_t *buf, size_t len, ward_wire_report_t *out,
+                                  char *reason, size_t reason_len, ward_arena_t *arena);
 
 /** Free what ward_wire_decode allocated; the struct is left empty. Safe on an empty struct. */
 void ward_wire_report_free(ward_wire_report_t *r);
