@@ -193,9 +193,8 @@ typedef struct prepared {
     char id[WARD_DEVICE_ID_MAX + 1]; /* from the topic (PREP_BAD_TOPIC: empty) */
     char reason[256];                /* PREP_BAD_REPORT: why; PREP_ID_MISMATCH: the payload's id */
     ward_wire_report_t r;            /* PREP_OK only */
-    uint64_t digest;
-    int64_t base;          /* absolute time of the period start (flow.h) */
-    ward_flow_t *flows;    /* r's flows as the service keeps them, r.n_flows of them */
+    int64_t base;                    /* absolute time of the period start (flow.h) */
+    ward_flow_t *flows;              /* r's flows as the service keeps them, r.n_flows of them */
     uint64_t *contacts;    /* their contact keys (retro.h), NULL without a contact history */
     flow_match_t *matches; /* flows with at least one match, in flow order */
     size_t n_matches, cap_matches;
@@ -276,7 +275,6 @@ static prepared_t *prepare(const ward_processor_t *p, const char *topic, const u
         return pp;
     }
     pp->outcome = PREP_OK;
-    pp->digest = ward_fnv1a(WARD_FNV_SEED, payload, len); /* the part digest of store.h */
     pp->base = ward_flow_time_base(&pp->r, received_ms);
     size_t nf = pp->r.n_flows;
     if (nf > 0 && ((pp->flows = ward_arena_calloc(&pp->arena, nf, sizeof *pp->flows)) == NULL ||
@@ -361,7 +359,8 @@ static int apply(ward_processor_t *p, prepared_t *pp, const char *topic, const u
         ward_retro_prefetch(p->retro, pp->contacts, rp->n_flows);
     /* Absolute times (flow.h): the device's clock when synced, else the receive time. */
     int64_t base = pp->base;
-    ward_store_part_t part = {id,   rp->boot_id, rp->seq, rp->part_index, pp->digest, received_ms,
+    /* Stored with its payload, the part's digest is computed only if it comes again (store.h). */
+    ward_store_part_t part = {id,   rp->boot_id, rp->seq, rp->part_index, 0, received_ms,
                               base, payload,     len};
     int rc = ward_store_part_seen(p->store, &part);
     if (rc <= 0) {
@@ -375,8 +374,9 @@ static int apply(ward_processor_t *p, prepared_t *pp, const char *topic, const u
             rc =
                 ward_store_part_digest(p->store, id, rp->boot_id, rp->seq, rp->part_index, &stored);
             if (rc == 1)
-                rc = ward_behavior_duplicate(p->behavior, rp, device_behavior(p, id), pp->digest,
-                                             stored, received_ms);
+                rc = ward_behavior_duplicate(p->behavior, rp, device_behavior(p, id),
+                                             ward_fnv1a(WARD_FNV_SEED, payload, len), stored,
+                                             received_ms);
             rc = rc < 0 ? -1 : 0;
         }
         return rc == 0 ? 1 : -1;

@@ -743,10 +743,11 @@ int ward_store_part_digest(ward_store_t *st, const char *device, uint32_t boot_i
                            uint32_t part, uint64_t *digest)
 {
     sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(st->db,
-                           "SELECT digest FROM report_parts WHERE device = ?1 AND boot_id = ?2"
-                           " AND seq = ?3 AND part = ?4",
-                           -1, &s, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(
+            st->db,
+            "SELECT digest, payload FROM report_parts WHERE device = ?1 AND boot_id = ?2"
+            " AND seq = ?3 AND part = ?4",
+            -1, &s, NULL) != SQLITE_OK)
         return db_error(st, "find report part");
     sqlite3_bind_text(s, 1, device, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 2, boot_id);
@@ -754,7 +755,11 @@ int ward_store_part_digest(ward_store_t *st, const char *device, uint32_t boot_i
     sqlite3_bind_int64(s, 4, part);
     int rc = sqlite3_step(s), found = 0;
     if (rc == SQLITE_ROW) {
-        *digest = (uint64_t)sqlite3_column_int64(s, 0);
+        /* A part stored with its payload: the digest of what is stored (the column may be 0). */
+        const void *b = sqlite3_column_blob(s, 1);
+        int n = sqlite3_column_bytes(s, 1);
+        *digest = b != NULL ? ward_fnv1a(WARD_FNV_SEED, b, (size_t)n)
+                            : (uint64_t)sqlite3_column_int64(s, 0);
         found = 1;
     } else if (rc != SQLITE_DONE) {
         found = db_error(st, "find report part");

@@ -15,7 +15,8 @@
  *   report_parts(id PK, device, boot_id, seq, part, received, digest, time_base, payload)
  *       UNIQUE(device, boot_id, seq, part)
  *       one row per part processed, in the order stored: the duplicate filter (survives
- *       restarts; digest is a 64-bit FNV-1a of the payload, kept for replay detection) and the
+ *       restarts; digest is a 64-bit FNV-1a of the payload, for replay detection: 0 in a row
+ *       that has its payload, whose digest ward_store_part_digest computes when asked) and the
  *       flow history: payload is the part's CBOR as received, time_base the absolute time of
  *       its period_start, from which its flows' times are computed (flow.h). One row per report
  *       instead of one per flow is what lets one writer keep up with a fleet
@@ -73,7 +74,7 @@ typedef struct ward_store_part {
     uint32_t boot_id;
     uint64_t seq;
     uint32_t part;
-    uint64_t digest; /**< 64-bit FNV-1a of the payload */
+    uint64_t digest; /**< 64-bit FNV-1a of the payload; may be 0 when payload is given */
     int64_t received_ms;
     int64_t time_base_ms;   /**< absolute time of the report's period_start (ward_flow_time_base) */
     const uint8_t *payload; /**< the report's CBOR, kept as the flow history (may be NULL) */
@@ -127,7 +128,8 @@ json_t *ward_store_alerts_json(ward_store_t *st, const char *device, long limit)
 
 /* ---- For modules that own their own tables (hygiene: recommendations) ---- */
 
-/** The digest stored for a processed part: 1 found (*digest set), 0 none, -1 error. */
+/** The digest of a processed part (computed from its stored payload when it has one): 1 found
+ *  (*digest set), 0 none, -1 error. */
 int ward_store_part_digest(ward_store_t *st, const char *device, uint32_t boot_id, uint64_t seq,
                            uint32_t part, uint64_t *digest);
 
