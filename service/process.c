@@ -28,6 +28,14 @@
 /* The most intel matches kept per flow (evidence "matches"): the most specific names the alert. */
 #define MATCH_MAX 8
 
+#define PREP_POOL_MAX 1024
+
+typedef struct prep_pool {
+    pthread_mutex_t mu;
+    void *head; /* free blocks, a list through their first word */
+    size_t n;
+} prep_pool_t;
+
 typedef struct tally {
     uint64_t received, accepted, rejected, duplicates, flows, intel_matches, alerts_new,
         alerts_folded;
@@ -54,12 +62,14 @@ struct ward_processor {
     ward_queue_t *queue;                        /* from the MQTT thread: raw messages (decoder) */
     ward_queue_t *ready;                        /* decoder -> worker: the same messages, prepared */
     ward_msg_t *batch_msgs[WARD_PROCESS_BATCH]; /* the worker's batch */
+    prep_pool_t pool;                           /* blocks of prepared messages, for reuse */
 
     _Atomic uint64_t received, accepted, rejected, duplicates, flows, intel_matches, alerts_new,
         alerts_folded, store_errors;
 };
 
 static int keep_pending(ward_processor_t *p, const ward_alert_t *a);
+static void pool_drain(prep_pool_t *pl);
 
 /* The behaviour detectors' way to raise an alert (behavior.h, ward_behavior_emit_fn): fold it
  * into the store, count it, queue a new one for the sink. */
@@ -112,6 +122,7 @@ ward_processor_t *ward_processor_new(ward_store_t *store, const ward_intel_t *in
     if (p == NULL)
         return NULL;
     p->store = store;
+    pthread_mutex_init(&p->pool.mu, NULL);
     p->intel = intel;
     p->sink = sink;
     char err[256];
@@ -149,6 +160,8 @@ void ward_processor_free(ward_processor_t *p)
     ward_behavior_free(p->behavior);
     ward_hygiene_free(p->hygiene);
     ward_groupcheck_free(p->groups);
+    pool_drain(&p->pool);
+    pthread_mutex_destroy(&p->pool.mu);
     free(p);
 }
 
@@ -200,13 +213,51 @@ typedef struct prepared {
     size_t n_matches, cap_matches;
     uint64_t intel_gen; /* the index generation the lookups started from */
     ward_arena_t arena; /* r's arrays, flows and contacts: in the bytes after this struct */
+    prep_pool_t *pool;  /* where the block goes back to */
 } prepared_t;
 
-/* Arena bytes for a payload of len bytes: a report of about 20 flows in 700 bytes takes about
- * 5.5 KB decoded (its arrays, flows and contacts); a denser one spills (arena.h). */
-static size_t arena_size(size_t len)
+/* A block: the struct, then its arena. A report of about 20 flows in 700 bytes takes about
+ * 5.5 KB decoded (its arrays, flows and contacts); a larger one spills (arena.h). */
+#define PREP_BLOCK 8192
+#define PREP_HEAD ((sizeof(prepared_t) + 63) & ~(size_t)63)
+
+/* Blocks come from the thread that prepares and go back from the worker: glibc's malloc is slow
+ * at that (a block this size is not in its per-thread caches, and the free takes the other
+ * thread's arena lock), so freed blocks are kept here for the next messages, up to
+ * PREP_POOL_MAX. */
+static void *pool_get(prep_pool_t *pl)
 {
-    return 2048 + (len < WARD_WIRE_REPORT_MAX ? len : WARD_WIRE_REPORT_MAX) * 8;
+    pthread_mutex_lock(&pl->mu);
+    void *b = pl->head;
+    if (b != NULL) {
+        memcpy(&pl->head, b, sizeof pl->head);
+        pl->n--;
+    }
+    pthread_mutex_unlock(&pl->mu);
+    return b != NULL ? b : malloc(PREP_BLOCK);
+}
+
+static void pool_put(prep_pool_t *pl, void *b)
+{
+    pthread_mutex_lock(&pl->mu);
+    if (pl->n < PREP_POOL_MAX) {
+        memcpy(b, &pl->head, sizeof pl->head);
+        pl->head = b;
+        pl->n++;
+        b = NULL;
+    }
+    pthread_mutex_unlock(&pl->mu);
+    free(b);
+}
+
+static void pool_drain(prep_pool_t *pl)
+{
+    while (pl->head != NULL) {
+        void *b = pl->head;
+        memcpy(&pl->head, b, sizeof pl->head);
+        free(b);
+    }
+    pl->n = 0;
 }
 
 static void prepared_free(void *arg)
@@ -218,7 +269,7 @@ static void prepared_free(void *arg)
         ward_wire_report_free(&pp->r);
     free(pp->matches);
     ward_arena_release(&pp->arena);
-    free(pp);
+    pool_put(pp->pool, pp);
 }
 
 /*
@@ -247,18 +298,17 @@ static int match_flows(const ward_intel_t *intel, prepared_t *pp)
 }
 
 /* NULL only when out of memory. Intel lookups need a registered reader thread (intel.h). */
-static prepared_t *prepare(const ward_processor_t *p, const char *topic, const uint8_t *payload,
+static prepared_t *prepare(ward_processor_t *p, const char *topic, const uint8_t *payload,
                            size_t len, int64_t received_ms)
 {
     const ward_intel_t *intel = p->intel;
-    /* One allocation: the struct, then its arena (not zeroed: the arena zeroes what it hands
-     * out). */
-    size_t head = (sizeof(prepared_t) + 63) & ~(size_t)63, asz = arena_size(len);
-    prepared_t *pp = malloc(head + asz);
+    /* One block: the struct, then its arena (not zeroed: the arena zeroes what it hands out). */
+    prepared_t *pp = pool_get(&p->pool);
     if (pp == NULL)
         return NULL;
     memset(pp, 0, sizeof *pp);
-    ward_arena_init(&pp->arena, (uint8_t *)pp + head, asz);
+    pp->pool = &p->pool;
+    ward_arena_init(&pp->arena, (uint8_t *)pp + PREP_HEAD, PREP_BLOCK - PREP_HEAD);
     if (!ward_wire_topic_device(topic, pp->id)) {
         pp->outcome = PREP_BAD_TOPIC;
         return pp;

@@ -81,7 +81,8 @@ int ward_processor_handle(ward_processor_t *p, const char *topic, const uint8_t 
 int ward_processor_end(ward_processor_t *p);
 
 /** The decoder thread's half of handling m (no database): attaches what it found to m
- *  (ward_msg_free frees it). Intel lookups need a registered reader thread. */
+ *  (ward_msg_free frees it, before ward_processor_free). Intel lookups need a registered reader
+ *  thread. */
 void ward_processor_prepare_msg(ward_processor_t *p, ward_msg_t *m);
 /** The worker's half: handle m, prepared or not, in the open transaction; as _handle. */
 int ward_processor_handle_msg(ward_processor_t *p, ward_msg_t *m);
