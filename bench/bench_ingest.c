@@ -231,6 +231,7 @@ typedef struct thread_cpu {
     long tid;
     char name[32];
     double cpu_s;
+    double switches; /* voluntary and involuntary context switches */
 } thread_cpu_t;
 
 static size_t proc_threads(pid_t pid, thread_cpu_t *out, size_t max)
@@ -260,6 +261,17 @@ static size_t proc_threads(pid_t pid, thread_cpu_t *out, size_t max)
         out[n].tid = strtol(e->d_name, NULL, 10);
         snprintf(out[n].name, sizeof out[n].name, "%.*s", (int)(close - open - 1), open + 1);
         out[n].cpu_s = (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+        out[n].switches = 0;
+        snprintf(sp, sizeof sp, "/proc/%d/task/%s/status", (int)pid, e->d_name);
+        if ((f = fopen(sp, "r")) != NULL) {
+            char line[256];
+            double v;
+            while (fgets(line, sizeof line, f) != NULL)
+                if (sscanf(line, "voluntary_ctxt_switches: %lf", &v) == 1 ||
+                    sscanf(line, "nonvoluntary_ctxt_switches: %lf", &v) == 1)
+                    out[n].switches += v;
+            fclose(f);
+        }
         n++;
     }
     if (d != NULL)
@@ -271,15 +283,18 @@ static size_t proc_threads(pid_t pid, thread_cpu_t *out, size_t max)
 static void print_threads(const thread_cpu_t *a, size_t na, const thread_cpu_t *b, size_t nb,
                           uint64_t reports)
 {
-    printf("bench-ingest: wardd threads (us per report):");
+    printf("bench-ingest: wardd threads (us per report, context switches per 100 reports):");
     for (size_t i = 0; i < nb; i++) {
-        double before = 0;
+        double before = 0, sw = 0;
         for (size_t j = 0; j < na; j++)
-            if (a[j].tid == b[i].tid)
+            if (a[j].tid == b[i].tid) {
                 before = a[j].cpu_s;
+                sw = a[j].switches;
+            }
         double used = b[i].cpu_s - before;
         if (used > 0 && reports > 0)
-            printf(" %s %.1f", b[i].name, used * 1e6 / (double)reports);
+            printf(" %s %.1f (%.1f)", b[i].name, used * 1e6 / (double)reports,
+                   (b[i].switches - sw) * 100.0 / (double)reports);
     }
     printf("\n");
 }
