@@ -86,9 +86,14 @@ bool ward__utf8_next(const uint8_t *s, size_t n, size_t *i, uint32_t *cp)
 static bool utf8_ok(const uint8_t *s, size_t n)
 {
     uint32_t cp;
-    for (size_t i = 0; i < n;)
+    for (size_t i = 0; i < n;) {
+        if (s[i] < 0x80) { /* ASCII, the common case, without a call */
+            i++;
+            continue;
+        }
         if (!ward__utf8_next(s, n, &i, &cp))
             return false;
+    }
     return true;
 }
 

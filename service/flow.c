@@ -19,8 +19,15 @@ int64_t ward_flow_time_base(const ward_wire_report_t *r, int64_t received_ms)
 void ward_flow_from_wire(ward_flow_t *f, const ward_wire_report_t *r, size_t i, const char *device,
                          int64_t base_ms)
 {
+    ward_flow_from_wire_n(f, r, i, device, strnlen(device, sizeof f->device - 1), base_ms);
+}
+
+void ward_flow_from_wire_n(ward_flow_t *f, const ward_wire_report_t *r, size_t i,
+                           const char *device, size_t n, int64_t base_ms)
+{
     const ward_wire_flow_t *w = &r->flows[i];
-    size_t n = strnlen(device, sizeof f->device - 1);
+    if (n > sizeof f->device - 1)
+        n = sizeof f->device - 1;
     memcpy(f->device, device, n);
     f->device[n] = '\0';
     f->proto = w->proto;

@@ -47,6 +47,9 @@ int64_t ward_flow_time_base(const struct ward_wire_report *r, int64_t received_m
 /** Flow i of decoded report r of device, with times from base_ms (ward_flow_time_base). */
 void ward_flow_from_wire(ward_flow_t *f, const struct ward_wire_report *r, size_t i,
                          const char *device, int64_t base_ms);
+/** The same for a device id whose length n is known (a report's flows share it). */
+void ward_flow_from_wire_n(ward_flow_t *f, const struct ward_wire_report *r, size_t i,
+                           const char *device, size_t n, int64_t base_ms);
 
 /** remote_port as stored and shown: 0 for ICMP/ICMPv6, else the port. */
 uint16_t ward_flow_remote_port(const ward_flow_t *f);

@@ -333,10 +333,11 @@ static prepared_t *prepare(ward_processor_t *p, const char *topic, const uint8_t
         prepared_free(pp);
         return NULL;
     }
+    size_t idlen = strlen(pp->id);
     for (size_t i = 0; i < nf; i++) {
-        ward_flow_from_wire(&pp->flows[i], &pp->r, i, pp->id, pp->base);
+        ward_flow_from_wire_n(&pp->flows[i], &pp->r, i, pp->id, idlen, pp->base);
         if (pp->contacts != NULL)
-            pp->contacts[i] = ward_retro_contact_hash(p->retro, &pp->flows[i]);
+            pp->contacts[i] = ward_retro_contact_hash_n(p->retro, &pp->flows[i], idlen);
     }
     if (match_flows(intel, pp) != 0) {
         prepared_free(pp);

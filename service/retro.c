@@ -231,8 +231,14 @@ static bool same_contact(const ward_flow_t *a, const ward_flow_t *b)
 
 uint64_t ward_retro_contact_hash(const ward_retro_t *r, const ward_flow_t *f)
 {
+    return ward_retro_contact_hash_n(r, f, strnlen(f->device, WARD_DEVICE_ID_MAX));
+}
+
+uint64_t ward_retro_contact_hash_n(const ward_retro_t *r, const ward_flow_t *f, size_t n)
+{
     uint8_t k[WARD_DEVICE_ID_MAX + 1 + 16 + 4];
-    size_t n = strlen(f->device);
+    if (n > WARD_DEVICE_ID_MAX)
+        n = WARD_DEVICE_ID_MAX;
     memcpy(k, f->device, n + 1); /* with its terminator: the fields after it cannot shift */
     memcpy(k + n + 1, f->remote_addr.b, 16);
     k[n + 17] = (uint8_t)(f->remote_port_raw >> 8);

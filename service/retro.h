@@ -78,6 +78,8 @@ void ward_retro_submit(void *retro, ward_intel_added_t *added);
 int ward_retro_note(ward_retro_t *r, const ward_flow_t *f);
 /** The key of f's contact (its keyed hash): pure, any thread once r exists. */
 uint64_t ward_retro_contact_hash(const ward_retro_t *r, const ward_flow_t *f);
+/** The same, for a flow whose device id has length n (strlen(f->device), known to the caller). */
+uint64_t ward_retro_contact_hash_n(const ward_retro_t *r, const ward_flow_t *f, size_t n);
 /** Start loading the cache lines the notes of these contacts will look at (a hint, no effect
  *  otherwise): issued early, their misses overlap other work. */
 void ward_retro_prefetch(const ward_retro_t *r, const uint64_t *hashes, size_t n);

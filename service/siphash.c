@@ -4,6 +4,7 @@
  */
 #include "siphash.h"
 
+#include <string.h>
 #include <sys/random.h>
 
 #define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
@@ -28,10 +29,16 @@
 
 static uint64_t le64(const uint8_t *p)
 {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    uint64_t v;
+    memcpy(&v, p, sizeof v); /* one load */
+    return v;
+#else
     uint64_t v = 0;
     for (int i = 7; i >= 0; i--)
         v = v << 8 | p[i];
     return v;
+#endif
 }
 
 uint64_t ward_siphash(const ward_siphash_key_t *key, const void *data, size_t len)

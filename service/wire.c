@@ -266,9 +266,14 @@ static bool get_bool(dctx_t *c, bool *out, where_t w)
 static bool text_ok(const uint8_t *s, size_t n)
 {
     uint32_t cp;
-    for (size_t i = 0; i < n;)
+    for (size_t i = 0; i < n;) {
+        if (s[i] >= 0x20 && s[i] < 0x7f) { /* printable ASCII, the common case, without a call */
+            i++;
+            continue;
+        }
         if (!ward__utf8_next(s, n, &i, &cp) || cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp < 0xa0))
             return false;
+    }
     return true;
 }
 
