@@ -4,31 +4,28 @@
  *
  * Threads and who owns what:
  *
- *   MQTT network thread      decoder thread (process.c)        worker thread (process.c)
- *   (libmosquitto, ingest.c)
- *   on_message: copy topic  ──> pop a batch (<= 256) ──────────> pop a batch (<= 4096, waits
- *   + payload into a bounded    decode + validate (wire.c),      <= 100 ms): drop duplicates,
- *   queue (queue.c; waits       digest, intel lookups of every   store the report part (its
- *   when full, never drops      flow (intel.c, RCU reader),      bytes are the flow history),
- *   a QoS 1 message)            in order into a second bounded   devices, contacts, alerts
- *                               queue                            (alerts.c), rules, detectors,
- *                                                                hygiene — one SQLite
- *                                                                transaction per batch
- *                                                                (store.c), then new alerts to
- *                                                                the JSONL sink
+ *   MQTT network thread (libmosquitto, ingest.c)      worker thread (process.c)
+ *   on_message: copy topic + payload, then prepare ──> pop a batch (<= 4096, waits <= 100 ms):
+ *   it (process.c, ward_processor_prepare_on_thread):  drop duplicates, store the report part
+ *   decode + validate (wire.c, into a reused block),   (its bytes are the flow history),
+ *   flows, contact keys, intel lookups of every flow   devices, contacts, alerts (alerts.c),
+ *   (intel.c, RCU reader); then into a bounded queue   rules, detectors, hygiene — one SQLite
+ *   (queue.c; waits when full, never drops a QoS 1     transaction per batch (store.c), then
+ *   message)                                           new alerts to the JSONL sink
  *   main thread: parses flags, opens the store, loads the intel feeds (intel.c: the first index,
  *   then a watcher thread for files and folders and a poller thread for URLs and TAXII, which
  *   build each new index beside the live one and publish it with one pointer swap),
  *   starts the worker and the MQTT client, prints "ready" once the broker acknowledged the
  *   subscription, then waits for SIGTERM/SIGINT.
  *
- * The worker owns the store's only write connection and the sink; it and the decoder read the
+ * The worker owns the store's only write connection and the sink; it and the MQTT thread read the
  * live intel index as RCU readers (never waiting for a reload); the worker works off retro-hunts
- * (retro.c) between batches. The queues are the only structures two threads touch (each has its
- * own lock).
+ * (retro.c) between batches. The queue and the pool of prepared blocks are the only structures two
+ * threads touch (each has its own lock). (process.c can also run a decoder thread of its own,
+ * ward_processor_start: tests and tools use it; wardd saves that thread and its queue.)
  *
  * Shutdown (SIGTERM/SIGINT): disconnect from the broker and stop the network thread (no callback
- * runs after that), close the queue, let the decoder and the worker drain it and commit, then
+ * runs after that), close the queue, let the worker drain it and commit, then
  * close the sink and the database. Everything the broker handed over is processed and written.
  * Reports published while wardd is down wait in the broker's persistent session for client id
  * "wardd" (subject to the broker's max_queued_messages limit).
