@@ -600,6 +600,11 @@ ward_ruleset_t *ward_ruleset_parse(const json_t *rules, const json_t *invalidate
         json_object_set_new(r->json, "id", json_string(r->id));
         if (r->window_s > rs->max_window_s)
             rs->max_window_s = r->window_s;
+        if (r->kind == WARD_RULE_ACTIVE_CONNECTIONS || r->kind == WARD_RULE_DISTINCT_REMOTES) {
+            rs->distinct = true;
+            if (r->window_s > 0)
+                rs->distinct_windowed = true;
+        }
     }
     return rs;
 }
@@ -663,9 +668,20 @@ static uint64_t *sample_hashes(const ward_sample_t *s, bool conn, size_t *n)
     return h;
 }
 
+/* The four sum metrics of a sample, in one pass, into sums[] (the distinct ones untouched). */
+static void sample_sums(const ward_sample_t *s, uint64_t sums[WARD_METRIC_COUNT_])
+{
+    for (size_t i = 0; i < s->n_flows; i++) {
+        const ward_flow_t *f = &s->flows[i];
+        sums[WARD_METRIC_BYTES_IN] += f->bytes_in;
+        sums[WARD_METRIC_BYTES_OUT] += f->bytes_out;
+        sums[WARD_METRIC_PACKETS_IN] += f->packets_in;
+        sums[WARD_METRIC_PACKETS_OUT] += f->packets_out;
+    }
+}
+
 uint64_t ward_sample_metric(const ward_sample_t *s, ward_metric_t m)
 {
-    uint64_t v = 0;
     size_t n;
     uint64_t *h;
     switch (m) {
@@ -677,14 +693,9 @@ uint64_t ward_sample_metric(const ward_sample_t *s, ward_metric_t m)
     default:
         break;
     }
-    for (size_t i = 0; i < s->n_flows; i++) {
-        const ward_flow_t *f = &s->flows[i];
-        v += m == WARD_METRIC_BYTES_IN     ? f->bytes_in
-             : m == WARD_METRIC_BYTES_OUT  ? f->bytes_out
-             : m == WARD_METRIC_PACKETS_IN ? f->packets_in
-                                           : f->packets_out;
-    }
-    return v;
+    uint64_t sums[WARD_METRIC_COUNT_] = {0};
+    sample_sums(s, sums);
+    return sums[m];
 }
 
 static void sample_reset(ward_sample_t *s)
@@ -1099,24 +1110,6 @@ static int evaluate(const ward_rules_device_t *d, const ward_rules_ctx_t *cx, co
     return 1;
 }
 
-static bool ruleset_needs_distinct(const ward_ruleset_t *rs)
-{
-    for (size_t i = 0; i < rs->n; i++)
-        if (rs->rules[i].kind == WARD_RULE_ACTIVE_CONNECTIONS ||
-            rs->rules[i].kind == WARD_RULE_DISTINCT_REMOTES)
-            return true;
-    return false;
-}
-
-static bool ruleset_needs_hashes(const ward_ruleset_t *rs)
-{
-    for (size_t i = 0; i < rs->n; i++)
-        if (rs->rules[i].window_s > 0 && (rs->rules[i].kind == WARD_RULE_ACTIVE_CONNECTIONS ||
-                                          rs->rules[i].kind == WARD_RULE_DISTINCT_REMOTES))
-            return true;
-    return false;
-}
-
 static int push_history(ward_rules_device_t *d, const ward_rules_ctx_t *cx, const ward_sample_t *s)
 {
     /* Drop what no window reaches any more (the newest entry is always kept). */
@@ -1133,24 +1126,17 @@ static int push_history(ward_rules_device_t *d, const ward_rules_ctx_t *cx, cons
     hist_t *h = &d->hist[d->n_hist];
     memset(h, 0, sizeof *h);
     h->t_ms = s->t_ms;
-    /* The sums, in one pass. */
-    for (size_t i = 0; i < s->n_flows; i++) {
-        const ward_flow_t *f = &s->flows[i];
-        h->metric[WARD_METRIC_BYTES_IN] += f->bytes_in;
-        h->metric[WARD_METRIC_BYTES_OUT] += f->bytes_out;
-        h->metric[WARD_METRIC_PACKETS_IN] += f->packets_in;
-        h->metric[WARD_METRIC_PACKETS_OUT] += f->packets_out;
-    }
+    sample_sums(s, h->metric);
     /* The distinct connections and remotes, hashed and sorted once, only for a ruleset with a
      * rule on them: their counts are two of the metrics, and the hashes themselves are kept when
      * a windowed rule needs them. (After a ruleset that had none, older datapoints count 0 in
      * such a rule's window until they age out of it.) */
-    if (ruleset_needs_distinct(cx->rules)) {
+    if (cx->rules->distinct) {
         h->conn = sample_hashes(s, true, &h->n_conn);
         h->remote = sample_hashes(s, false, &h->n_remote);
         h->metric[WARD_METRIC_ACTIVE_CONNECTIONS] = h->n_conn;
         h->metric[WARD_METRIC_DISTINCT_REMOTES] = h->n_remote;
-        if (!ruleset_needs_hashes(cx->rules)) {
+        if (!cx->rules->distinct_windowed) {
             free(h->conn);
             free(h->remote);
             h->conn = h->remote = NULL;

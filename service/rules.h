@@ -117,6 +117,8 @@ typedef struct ward_ruleset {
     size_t n;
     uint32_t invalidate_after; /**< report intervals of silence that invalidate an alarm */
     uint32_t max_window_s;     /**< the longest window of any rule */
+    bool distinct;             /**< a rule counts distinct connections or remotes */
+    bool distinct_windowed;    /**< ... over a window (each datapoint keeps its hashes) */
     uint64_t gen;              /**< unique per parsed ruleset (device states rebind on change) */
 } ward_ruleset_t;
 
