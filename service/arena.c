@@ -15,7 +15,7 @@ void ward_arena_init(ward_arena_t *a, void *base, size_t cap)
     a->spill = NULL;
 }
 
-void *ward_arena_calloc(ward_arena_t *a, size_t count, size_t size)
+void *ward_arena_alloc(ward_arena_t *a, size_t count, size_t size)
 {
     if (size != 0 && count > SIZE_MAX / size)
         return NULL;
@@ -24,18 +24,25 @@ void *ward_arena_calloc(ward_arena_t *a, size_t count, size_t size)
     size_t off = a->base != NULL ? (size_t)(at - (uintptr_t)a->base) : a->cap;
     if (a->base != NULL && off <= a->cap && n <= a->cap - off) {
         a->used = off + n;
-        memset(a->base + off, 0, n);
         return a->base + off;
     }
     /* A block of its own: a header word (the list) padded to ALIGN, then the bytes. */
     if (n > SIZE_MAX - ALIGN)
         return NULL;
-    uint8_t *b = calloc(1, ALIGN + n);
+    uint8_t *b = malloc(ALIGN + n);
     if (b == NULL)
         return NULL;
     memcpy(b, &a->spill, sizeof a->spill);
     a->spill = b;
     return b + ALIGN;
+}
+
+void *ward_arena_calloc(ward_arena_t *a, size_t count, size_t size)
+{
+    void *p = ward_arena_alloc(a, count, size);
+    if (p != NULL)
+        memset(p, 0, count * size);
+    return p;
 }
 
 void ward_arena_release(ward_arena_t *a)

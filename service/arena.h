@@ -21,7 +21,9 @@ typedef struct ward_arena {
 
 /** An arena over base[0..cap) (may be NULL/0: every allocation spills). */
 void ward_arena_init(ward_arena_t *a, void *base, size_t cap);
-/** n zeroed bytes aligned for any type (n may be 0), or NULL when out of memory. */
+/** count * size bytes aligned for any type (may be 0), or NULL when out of memory (or on
+ *  overflow); ward_arena_calloc zeroes them. */
+void *ward_arena_alloc(ward_arena_t *a, size_t count, size_t size);
 void *ward_arena_calloc(ward_arena_t *a, size_t count, size_t size);
 /** Free the spilled blocks (not base); the arena is empty again. */
 void ward_arena_release(ward_arena_t *a);

@@ -327,8 +327,9 @@ static prepared_t *prepare(ward_processor_t *p, const char *topic, const uint8_t
     pp->outcome = PREP_OK;
     pp->base = ward_flow_time_base(&pp->r, received_ms);
     size_t nf = pp->r.n_flows;
-    if (nf > 0 && ((pp->flows = ward_arena_calloc(&pp->arena, nf, sizeof *pp->flows)) == NULL ||
-                   (p->retro != NULL && (pp->contacts = ward_arena_calloc(
+    /* Not zeroed: every flow and key is written below. */
+    if (nf > 0 && ((pp->flows = ward_arena_alloc(&pp->arena, nf, sizeof *pp->flows)) == NULL ||
+                   (p->retro != NULL && (pp->contacts = ward_arena_alloc(
                                              &pp->arena, nf, sizeof *pp->contacts)) == NULL))) {
         prepared_free(pp);
         return NULL;

@@ -58,11 +58,32 @@ static void no_buffer_and_overflow(void **state)
     assert_null(a.spill);
 }
 
+/* ward_arena_alloc: the same placement, contents left as they were. */
+static void alloc_not_zeroed(void **state)
+{
+    (void)state;
+    alignas(max_align_t) uint8_t space[128];
+    memset(space, 0xa5, sizeof space);
+    ward_arena_t a;
+    ward_arena_init(&a, space, sizeof space);
+    uint8_t *p = ward_arena_alloc(&a, 16, 1);
+    assert_ptr_equal(p, space);
+    assert_int_equal(p[0], 0xa5);
+    uint8_t *big = ward_arena_alloc(&a, 500, 1); /* spills */
+    assert_non_null(big);
+    assert_true(big < space || big >= space + sizeof space);
+    memset(big, 1, 500);
+    assert_null(ward_arena_alloc(&a, SIZE_MAX / 2, 4));
+    ward_arena_release(&a);
+    assert_null(a.spill);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(inside_then_spill),
         cmocka_unit_test(no_buffer_and_overflow),
+        cmocka_unit_test(alloc_not_zeroed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
