@@ -31,7 +31,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <netinet/in.h>
@@ -65,13 +64,6 @@ static pid_t g_mosq = -1, g_wardd = -1;
 static bool g_keep;
 static double g_t0;
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void sleep_s(double s)
 {
     struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
@@ -80,7 +72,7 @@ static void sleep_s(double s)
 
 static bool over_budget(void)
 {
-    return now_s() - g_t0 > TOTAL_DEADLINE_S;
+    return bench_now_s() - g_t0 > TOTAL_DEADLINE_S;
 }
 
 /* ---- processes and files ---- */
@@ -119,14 +111,6 @@ static void stop(pid_t *pid)
     *pid = -1;
 }
 
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static void cleanup(void)
 {
     stop(&g_wardd);
@@ -135,7 +119,7 @@ static void cleanup(void)
         if (g_keep)
             fprintf(stderr, "bench-ingest: kept %s\n", g_dir);
         else
-            nftw(g_dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+            bench_rmtree(g_dir);
         g_dir[0] = '\0';
     }
 }
@@ -400,7 +384,7 @@ static void on_message(struct mosquitto *m, void *obj, const struct mosquitto_me
     (void)msg;
     counter_t *c = obj;
     c->n++;
-    c->last = now_s();
+    c->last = bench_now_s();
 }
 
 static void on_publish(struct mosquitto *m, void *obj, int mid)
@@ -428,14 +412,14 @@ static struct mosquitto *client(const char *id, int port, counter_t *c, bool sub
     if (mosquitto_connect(m, "127.0.0.1", port, 60) != MOSQ_ERR_SUCCESS ||
         mosquitto_loop_start(m) != MOSQ_ERR_SUCCESS)
         die("cannot connect to the broker: %s", strerror(errno));
-    double dl = now_s() + 10;
-    while (!c->connected && now_s() < dl)
+    double dl = bench_now_s() + 10;
+    while (!c->connected && bench_now_s() < dl)
         sleep_s(0.01);
     if (!c->connected)
         die("the broker did not accept %s", id);
     if (sub) {
         mosquitto_subscribe(m, NULL, "ward/v1/+/report", 1);
-        while (!c->subscribed && now_s() < dl)
+        while (!c->subscribed && bench_now_s() < dl)
             sleep_s(0.01);
         if (!c->subscribed)
             die("no SUBACK for %s", id);
@@ -502,8 +486,8 @@ static pid_t start_wardd(int port, const char *name)
                     db,    (char *)"--intel",     feed,         (char *)"--alerts-jsonl",
                     jsonl, (char *)"--client-id", (char *)name, NULL};
     pid_t pid = spawn(argv, log);
-    double dl = now_s() + 30;
-    while (now_s() < dl && !file_has(log, "ready") && waitpid(pid, NULL, WNOHANG) == 0)
+    double dl = bench_now_s() + 30;
+    while (bench_now_s() < dl && !file_has(log, "ready") && waitpid(pid, NULL, WNOHANG) == 0)
         sleep_s(0.05);
     if (!file_has(log, "ready"))
         die("wardd did not start (see its log: %s)", log);
@@ -560,7 +544,7 @@ int main(int argc, char **argv)
         }
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
-    g_t0 = now_s();
+    g_t0 = bench_now_s();
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     signal(SIGPIPE, SIG_IGN);
@@ -604,8 +588,8 @@ int main(int argc, char **argv)
         fclose(f);
         char *margv[] = {(char *)MOSQUITTO, (char *)"-c", conf, NULL};
         g_mosq = spawn(margv, log);
-        double dl = now_s() + 10;
-        while (now_s() < dl && !accepting(port) && waitpid(g_mosq, NULL, WNOHANG) == 0)
+        double dl = bench_now_s() + 10;
+        while (bench_now_s() < dl && !accepting(port) && waitpid(g_mosq, NULL, WNOHANG) == 0)
             sleep_s(0.02);
         if (!accepting(port))
             stop(&g_mosq);
@@ -616,25 +600,18 @@ int main(int argc, char **argv)
 
     /* The stream: n_reports reports of ~20 flows, 1000 devices, round after round. */
     ward_agent_t *agent = calloc(1, sizeof *agent);
-    bench_capture_t cap = {calloc((size_t)n_reports + 64, sizeof(bench_blob_t)), 0,
-                           (size_t)n_reports + 64, false};
-    if (agent == NULL || cap.out == NULL)
+    bench_capture_t cap;
+    double te = bench_now_s();
+    if (agent == NULL || !bench_stream(agent, (size_t)n_reports, STREAM_DEVICES, &cap))
         die("out of memory%s", "");
-    ward_transport_t tr = {bench_capture_publish, &cap};
-    double te = now_s();
     size_t bytes = 0;
-    unsigned rounds = (unsigned)((n_reports + STREAM_DEVICES - 1) / STREAM_DEVICES);
-    /* Device d's report k is encoded by replaying minutes 0..k: rounds is small (20). */
-    for (unsigned k = 0; k < rounds && cap.n < (size_t)n_reports; k++)
-        for (unsigned d = 0; d < STREAM_DEVICES && cap.n < (size_t)n_reports; d++)
-            bench_encode_report(agent, d, k, 17, &cap, &tr);
     size_t n_msgs = cap.n;
     for (size_t i = 0; i < n_msgs; i++)
         bytes += cap.out[i].len;
     printf(
         "bench-ingest: %zu report parts of %zu bytes on average (about 20 flows each), encoded by "
         "the agent core in %.2fs; broker 127.0.0.1:%d\n",
-        n_msgs, bytes / (n_msgs ? n_msgs : 1), now_s() - te, port);
+        n_msgs, bytes / (n_msgs ? n_msgs : 1), bench_now_s() - te, port);
 
     /* 1 and 2, STREAM_ROUNDS times in turn: the medians are printed (one round is well under a
      * second, and a shared machine's figures vary from one to the next). */
@@ -655,11 +632,11 @@ int main(int argc, char **argv)
         snprintf(cid, sizeof cid, "bench-pub-%d", round);
         pub = client(cid, port, &pc, false);
         double b1 = proc_cpu_s(g_mosq), s1 = proc_cpu_s(getpid());
-        double t1 = now_s();
+        double t1 = bench_now_s();
         for (size_t i = 0; i < n_msgs; i++)
             publish(pub, &cap.out[i]);
-        dl = now_s() + 60;
-        while (sc.n < n_msgs && now_s() < dl)
+        dl = bench_now_s() + 60;
+        while (sc.n < n_msgs && bench_now_s() < dl)
             sleep_s(0.002);
         double raw_rate = (double)sc.n / (sc.last - t1);
         double raw_broker = proc_cpu_s(g_mosq) - b1, raw_self = proc_cpu_s(getpid()) - s1;
@@ -683,14 +660,14 @@ int main(int argc, char **argv)
         double b2 = proc_cpu_s(g_mosq), s2 = proc_cpu_s(getpid()), wc2 = proc_wchar(g_wardd);
         thread_cpu_t th0[32], th1[32];
         size_t n_th0 = proc_threads(g_wardd, th0, 32);
-        double t2 = now_s();
+        double t2 = bench_now_s();
         for (size_t i = 0; i < n_msgs; i++)
             publish(pub, &cap.out[i]);
         stored = 0;
-        dl = now_s() + 120;
-        while ((stored = parts_stored(&w, db)) < n_msgs && now_s() < dl && !over_budget())
+        dl = bench_now_s() + 120;
+        while ((stored = parts_stored(&w, db)) < n_msgs && bench_now_s() < dl && !over_budget())
             sleep_s(0.005);
-        double t2e = now_s();
+        double t2e = bench_now_s();
         double cpu_stream = proc_cpu_s(g_wardd) - cpu0;
         double w_broker = proc_cpu_s(g_mosq) - b2, w_self = proc_cpu_s(getpid()) - s2;
         double w_written = proc_wchar(g_wardd) - wc2;
@@ -737,7 +714,7 @@ int main(int argc, char **argv)
     uint64_t sent = 0;
     stored = 0;
     double cpu1 = proc_cpu_s(g_wardd);
-    double t3 = now_s();
+    double t3 = bench_now_s();
     bool cut = false;
     for (long k = 0; k < fleet_reports && !cut; k++) {
         for (long d = 0; d < fleet_devices && !cut; d++) {
@@ -757,10 +734,10 @@ int main(int argc, char **argv)
             }
         }
     }
-    dl = now_s() + 120;
-    while ((stored = parts_stored(&w, db)) < sent && now_s() < dl && !over_budget())
+    dl = bench_now_s() + 120;
+    while ((stored = parts_stored(&w, db)) < sent && bench_now_s() < dl && !over_budget())
         sleep_s(0.05);
-    double t3e = now_s();
+    double t3e = bench_now_s();
     double cpu_fleet = proc_cpu_s(g_wardd) - cpu1;
     long hwm = proc_hwm_kb(g_wardd);
     if (cut || stored < sent)
@@ -776,7 +753,7 @@ int main(int argc, char **argv)
     dbwatch_close(&w);
     free(agent);
     mosquitto_lib_cleanup();
-    printf("bench-ingest: total %.0fs\n", now_s() - g_t0);
+    printf("bench-ingest: total %.0fs\n", bench_now_s() - g_t0);
     cleanup();
     return 0;
 }

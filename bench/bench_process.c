@@ -14,26 +14,17 @@
  *    (ward_processor_begin, _handle_msg, _end) and freed.
  * Prints one line on stdout:
  *
- *   process reports=<n> prepare_us=<x> apply_us=<y> total_us=<x+y> [prepare_kinstr=<a>
- *   apply_kinstr=<b>]
+ *   process reports=<n> prepare_us=<x> apply_us=<y> total_us=<x+y>
  *
- * (microseconds per report, wall clock of each phase; the stream is processed twice, in two
- * fresh stores, and the better run is printed; thousands of instructions per report, this thread
- * in user and kernel mode, when perf_event_open is allowed: steadier than time on a busy machine,
- * but blind to cache misses, so both are printed). Details go to stderr. Bounded: well under a
+ * (microseconds per report, wall clock of each phase; the stream is processed RUNS times, each in
+ * a fresh store, and the best run is printed). Details go to stderr. Bounded: well under a
  * minute. Never a test: it asserts nothing about time.
  */
 #include <errno.h>
-#include <ftw.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <linux/perf_event.h>
-#include <sys/ioctl.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include <jansson.h>
 #include <sqlite3.h>
@@ -53,54 +44,16 @@
 #define FEED_SIZE 100000u
 #define RUNS 5
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void die(const char *what, const char *detail)
 {
     fprintf(stderr, "bench-process: %s%s%s\n", what, detail[0] ? ": " : "", detail);
     exit(1);
 }
 
-static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    remove(p);
-    return 0;
-}
-
 typedef struct result {
     double prepare_s, apply_s;
-    double prepare_ins, apply_ins, prepare_cyc, apply_cyc; /* per report; < 0 when unavailable */
     unsigned long accepted;
 } result_t;
-
-/* Instructions and cycles of this thread (user and kernel), through perf_event_open: steadier
- * than the clock on a shared machine. -1 when the kernel does not allow it. */
-static int counter_open(unsigned long long config)
-{
-    struct perf_event_attr pe;
-    memset(&pe, 0, sizeof pe);
-    pe.type = PERF_TYPE_HARDWARE;
-    pe.size = sizeof pe;
-    pe.config = config;
-    pe.exclude_hv = 1;
-    return (int)syscall(SYS_perf_event_open, &pe, 0, -1, -1, 0);
-}
-
-static double counter_read(int fd)
-{
-    uint64_t v = 0;
-    if (fd < 0 || read(fd, &v, sizeof v) != (ssize_t)sizeof v)
-        return -1;
-    return (double)v;
-}
 
 /* One run over the stream in a fresh store under dir/runK. */
 static result_t run(const char *dir, int k, const char *feed, const bench_blob_t *blobs, size_t n)
@@ -131,20 +84,15 @@ static result_t run(const char *dir, int k, const char *feed, const bench_blob_t
     if (msgs == NULL)
         die("out of memory", "");
 
-    result_t res;
-    memset(&res, 0, sizeof res);
-    int fd_ins = counter_open(PERF_COUNT_HW_INSTRUCTIONS);
-    int fd_cyc = counter_open(PERF_COUNT_HW_CPU_CYCLES);
-    double i0 = counter_read(fd_ins), c0 = counter_read(fd_cyc);
-    double t0 = now_s();
+    result_t res = {0, 0, 0};
+    double t0 = bench_now_s();
     for (size_t i = 0; i < n; i++) {
         msgs[i] = ward_msg_new(blobs[i].topic, blobs[i].data, blobs[i].len, ward_now_ms());
         if (msgs[i] == NULL)
             die("out of memory", "");
         ward_processor_prepare_msg(proc, msgs[i]);
     }
-    double t1 = now_s();
-    double i1 = counter_read(fd_ins), c1 = counter_read(fd_cyc);
+    double t1 = bench_now_s();
     for (size_t i = 0; i < n; i += WARD_PROCESS_BATCH) {
         size_t end = i + WARD_PROCESS_BATCH < n ? i + WARD_PROCESS_BATCH : n;
         if (ward_processor_begin(proc) != 0)
@@ -157,23 +105,9 @@ static result_t run(const char *dir, int k, const char *feed, const bench_blob_t
         for (size_t j = i; j < end; j++)
             ward_msg_free(msgs[j]);
     }
-    double t2 = now_s();
-    double i2 = counter_read(fd_ins), c2 = counter_read(fd_cyc);
+    double t2 = bench_now_s();
     res.prepare_s = t1 - t0;
     res.apply_s = t2 - t1;
-    res.prepare_ins = i0 < 0 ? -1 : (i1 - i0) / (double)n;
-    res.apply_ins = i0 < 0 ? -1 : (i2 - i1) / (double)n;
-    res.prepare_cyc = c0 < 0 ? -1 : (c1 - c0) / (double)n;
-    res.apply_cyc = c0 < 0 ? -1 : (c2 - c1) / (double)n;
-    if (fd_ins >= 0)
-        close(fd_ins);
-    if (fd_cyc >= 0)
-        close(fd_cyc);
-    if (res.prepare_ins >= 0)
-        fprintf(stderr,
-                "bench-process: run %d: per report: prepare %.0f instructions %.0f cycles, apply "
-                "%.0f instructions %.0f cycles\n",
-                k, res.prepare_ins, res.prepare_cyc, res.apply_ins, res.apply_cyc);
     ward_process_stats_t st;
     ward_processor_stats(proc, &st);
     res.accepted = (unsigned long)st.accepted;
@@ -230,21 +164,14 @@ int main(int argc, char **argv)
         die("cannot write the feed", feed);
 
     ward_agent_t *agent = calloc(1, sizeof *agent);
-    bench_capture_t cap = {calloc((size_t)n_reports + 64, sizeof(bench_blob_t)), 0,
-                           (size_t)n_reports + 64, false};
-    if (agent == NULL || cap.out == NULL)
+    bench_capture_t cap;
+    if (agent == NULL || !bench_stream(agent, (size_t)n_reports, STREAM_DEVICES, &cap))
         die("out of memory", "");
-    ward_transport_t tr = {bench_capture_publish, &cap};
-    unsigned rounds = (unsigned)((n_reports + STREAM_DEVICES - 1) / STREAM_DEVICES);
-    for (unsigned k = 0; k < rounds && cap.n < (size_t)n_reports; k++)
-        for (unsigned d = 0; d < STREAM_DEVICES && cap.n < (size_t)n_reports; d++)
-            bench_encode_report(agent, d, k, 17, &cap, &tr);
     size_t n = cap.n;
     fprintf(stderr, "bench-process: %zu report parts from %u devices in %s\n", n, STREAM_DEVICES,
             dir);
 
-    result_t best;
-    memset(&best, 0, sizeof best);
+    result_t best = {0, 0, 0};
     for (int k = 0; k < RUNS; k++) {
         result_t r = run(dir, k, feed, cap.out, n);
         if (r.accepted != n)
@@ -252,19 +179,15 @@ int main(int argc, char **argv)
         if (k == 0 || r.prepare_s + r.apply_s < best.prepare_s + best.apply_s)
             best = r;
     }
-    printf("process reports=%zu prepare_us=%.1f apply_us=%.1f total_us=%.1f", n,
+    printf("process reports=%zu prepare_us=%.1f apply_us=%.1f total_us=%.1f\n", n,
            best.prepare_s * 1e6 / (double)n, best.apply_s * 1e6 / (double)n,
            (best.prepare_s + best.apply_s) * 1e6 / (double)n);
-    if (best.prepare_ins >= 0)
-        printf(" prepare_kinstr=%.1f apply_kinstr=%.1f", best.prepare_ins / 1e3,
-               best.apply_ins / 1e3);
-    printf("\n");
 
     for (size_t i = 0; i < n; i++)
         free(cap.out[i].data);
     free(cap.out);
     free(agent);
     ward_intel_reader_unregister();
-    nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    bench_rmtree(dir);
     return 0;
 }

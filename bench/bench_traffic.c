@@ -4,6 +4,9 @@
  */
 #include "bench_traffic.h"
 
+#include <ftw.h>
+#include <time.h>
+
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -180,4 +183,42 @@ bool bench_write_feed(FILE *f, unsigned n)
             return false;
     }
     return true;
+}
+
+bool bench_stream(ward_agent_t *a, size_t n, unsigned devices, bench_capture_t *cap)
+{
+    cap->out = calloc(n + 64, sizeof *cap->out);
+    cap->n = 0;
+    cap->cap = n + 64;
+    cap->keep = false;
+    if (cap->out == NULL)
+        return false;
+    ward_transport_t tr = {bench_capture_publish, cap};
+    size_t rounds = (n + devices - 1) / devices;
+    /* Device d's report k is encoded by replaying minutes 0..k: rounds is small (20). */
+    for (size_t k = 0; k < rounds && cap->n < n; k++)
+        for (unsigned d = 0; d < devices && cap->n < n; d++)
+            bench_encode_report(a, d, (unsigned)k, 17, cap, &tr);
+    return true;
+}
+
+double bench_now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    remove(path);
+    return 0;
+}
+
+void bench_rmtree(const char *dir)
+{
+    nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }

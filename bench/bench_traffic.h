@@ -1,6 +1,8 @@
 /*
  * Device traffic for the benchmarks (bench_traffic.c): packets through the real agent core, so that
- * the reports a benchmark encodes with ward_agent_poll() are what a device would send.
+ * the reports a benchmark encodes with ward_agent_poll() are what a device would send; the
+ * report stream, feed and group that bench-ingest and bench-process share; and their small
+ * helpers (clock, temp folder removal).
  */
 #ifndef WARD_BENCH_TRAFFIC_H
 #define WARD_BENCH_TRAFFIC_H
@@ -75,5 +77,19 @@ bool bench_write_feed(FILE *f, unsigned n);
     " {\"type\": \"rule.remote_port_not_allowed\", \"operator\": \"in-port-set\",\n"               \
     "  \"values\": [53, 80, 123, 443, 5683, 8883]},\n"                                             \
     " {\"type\": \"rule.bytes_out\", \"max\": 100000000}]}\n"
+
+/*
+ * The benchmarks' report stream (bench-ingest, bench-process): n report parts of about 20 flows
+ * (17 connections besides the MQTT link, DNS and NTP), from `devices` devices, round after round:
+ * round k holds each device's report k (bench_encode_report with agent a). cap->out is allocated
+ * for them (the caller frees each data and out). False when out of memory.
+ */
+bool bench_stream(ward_agent_t *a, size_t n, unsigned devices, bench_capture_t *cap);
+
+/* CLOCK_MONOTONIC in seconds. */
+double bench_now_s(void);
+
+/* Remove dir and everything below it (errors ignored). */
+void bench_rmtree(const char *dir);
 
 #endif
