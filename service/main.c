@@ -380,18 +380,18 @@ int main(int argc, char **argv)
     static char password[256];
     if (o.password_file != NULL && !read_password(o.password_file, password, sizeof password))
         goto out;
-    ward_ingest_config_t icfg = {o.host,
-                                 o.port,
-                                 o.client_id,
-                                 30,
-                                 10000,
-                                 o.cafile,
-                                 o.certfile,
-                                 o.keyfile,
-                                 o.username,
-                                 o.username ? password : NULL,
-                                 ward_processor_prepare_on_thread,
-                                 proc};
+    ward_ingest_config_t icfg = {.host = o.host,
+                                 .port = o.port,
+                                 .client_id = o.client_id,
+                                 .keepalive_s = 30,
+                                 .ready_timeout_ms = 10000,
+                                 .cafile = o.cafile,
+                                 .certfile = o.certfile,
+                                 .keyfile = o.keyfile,
+                                 .username = o.username,
+                                 .password = o.username ? password : NULL,
+                                 .prepare = ward_processor_prepare_on_thread,
+                                 .prepare_ctx = proc};
     if ((ingest = ward_ingest_new(&icfg, queue, err, sizeof err)) == NULL ||
         ward_ingest_start(ingest, err, sizeof err) != 0) {
         WARD_ERROR("%s", err);

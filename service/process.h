@@ -3,19 +3,18 @@
  * store the flows, match every flow's remote address against the intel index, raise (fold) alerts,
  * append new alerts to the JSON-lines sink.
  *
- * A processor owns the store's write connection for its lifetime, and the sink. It runs either on
- * two threads of its own fed by a queue (wardd), or synchronously (tests, tools) through
+ * A processor owns the store's write connection for its lifetime, and the sink. It runs on
+ * threads of its own fed by a queue, or synchronously (tests, tools) through
  * ward_processor_begin / _handle / _end.
  *
- * The two threads are a pipeline (or the worker alone, with messages prepared by the thread that
- * queues them: ward_processor_start_worker). The decoder pops the queue and prepares each message
- * with no
- * database and no shared state: topic and CBOR decoded and validated, payload digest, every
- * flow's remote address looked up in the intel index. It passes the messages on, in order, to
- * the worker through a second bounded queue (WARD_PROCESS_READY messages, WARD_PROCESS_READY_BYTES
- * of payload). The worker, the one
+ * Threads: a decoder and a worker (ward_processor_start), or the worker alone with the messages
+ * prepared by the thread that queues them (ward_processor_start_worker: wardd, whose MQTT thread
+ * prepares). Preparing needs no database and no shared state: topic and CBOR decoded and
+ * validated, flows built, contact keys, every flow's remote address looked up in the intel index.
+ * The decoder passes the messages on, in order, to the worker through a second bounded queue
+ * (WARD_PROCESS_READY messages, WARD_PROCESS_READY_BYTES of payload). The worker, the one
  * database writer, does the rest: duplicate filter and storage, alerts, contacts, rules,
- * detectors, hygiene. Both keep the order of the MQTT stream.
+ * detectors, hygiene. The order of the MQTT stream is kept.
  *
  * Batching: the worker pops up to WARD_PROCESS_BATCH messages at a time (waiting at most
  * WARD_PROCESS_WAIT_MS for the first) and handles them in transactions that are committed after
